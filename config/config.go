@@ -1,0 +1,210 @@
+// Package config reads Doorstep's configuration from environment variables,
+// applies defaults and validates every value up front, so a bad value stops
+// the process with a message naming the variable.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultScopes is asked once at install so later features need no re-consent.
+var defaultScopes = []string{"read_orders", "read_all_orders", "read_customers", "read_products", "write_discounts", "read_returns"}
+
+// Config is the typed configuration. Zero values of optional fields mean
+// "use the embedded default" (SQLite file, in-process Redis).
+type Config struct {
+	DatabaseURL string // postgres://… or empty for SQLite
+	SQLitePath  string // used when DatabaseURL is empty
+	RedisURL    string // redis://… or empty for in-process Redis
+	Port        int
+	AppURL      string // public base URL, no trailing slash
+
+	ShopifyAPIKey            string
+	ShopifyAPISecret         string
+	ShopifyAPISecretPrevious string
+	ShopifyScopes            []string
+	ShopifyAPIVersion        string
+	ShopifyAPIBaseURL        string // template with {shop}
+
+	EncryptionKey   []byte // 32 bytes
+	WebhookMaxBytes int64
+	LogLevel        slog.Level
+
+	// DispatchInterval is how often the dispatcher looks in the database for
+	// work Redis does not have yet.
+	DispatchInterval time.Duration
+}
+
+// Error names the variable that is wrong.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.Reason) }
+
+var apiVersionRe = regexp.MustCompile(`^(\d{4}-(01|04|07|10)|unstable)$`)
+
+// Load reads and validates every variable. It does not require the ones
+// only `serve` needs; call RequireServe for those.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:       strings.TrimSpace(getenv("DATABASE_URL")),
+		SQLitePath:        "doorstep.db",
+		RedisURL:          strings.TrimSpace(getenv("REDIS_URL")),
+		Port:              8080,
+		ShopifyAPIKey:     strings.TrimSpace(getenv("SHOPIFY_API_KEY")),
+		ShopifyAPISecret:  strings.TrimSpace(getenv("SHOPIFY_API_SECRET")),
+		ShopifyScopes:     defaultScopes,
+		ShopifyAPIVersion: "2026-07",
+		ShopifyAPIBaseURL: "https://{shop}",
+		WebhookMaxBytes:   8 << 20,
+		LogLevel:          slog.LevelInfo,
+		DispatchInterval:  time.Second,
+	}
+	c.ShopifyAPISecretPrevious = strings.TrimSpace(getenv("SHOPIFY_API_SECRET_PREVIOUS"))
+
+	var errs []error
+	bad := func(v, format string, args ...any) {
+		errs = append(errs, &Error{Var: v, Reason: fmt.Sprintf(format, args...)})
+	}
+
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("DATABASE_URL", "must be a postgres:// URL (or empty for an embedded SQLite file)")
+		}
+	}
+	if v := strings.TrimSpace(getenv("DOORSTEP_SQLITE_PATH")); v != "" {
+		c.SQLitePath = v
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("REDIS_URL", "must be a redis:// or rediss:// URL (or empty for in-process Redis)")
+		}
+	}
+	if v := strings.TrimSpace(getenv("PORT")); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			bad("PORT", "must be a port number 1-65535, got %q", v)
+		}
+		c.Port = p
+	}
+	if v := strings.TrimSpace(getenv("APP_URL")); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("APP_URL", "must be an absolute http(s) URL, got %q", v)
+		}
+		c.AppURL = strings.TrimRight(v, "/")
+	}
+	if v := strings.TrimSpace(getenv("SHOPIFY_SCOPES")); v != "" {
+		var scopes []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				scopes = append(scopes, s)
+			}
+		}
+		if len(scopes) == 0 {
+			bad("SHOPIFY_SCOPES", "must list at least one scope")
+		}
+		c.ShopifyScopes = scopes
+	}
+	if v := strings.TrimSpace(getenv("SHOPIFY_API_VERSION")); v != "" {
+		if !apiVersionRe.MatchString(v) {
+			bad("SHOPIFY_API_VERSION", "must look like 2026-07, got %q", v)
+		}
+		c.ShopifyAPIVersion = v
+	}
+	if v := strings.TrimSpace(getenv("SHOPIFY_API_BASE_URL")); v != "" {
+		probe := strings.ReplaceAll(v, "{shop}", "example.myshopify.com")
+		u, err := url.Parse(probe)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("SHOPIFY_API_BASE_URL", "must be an http(s) URL template such as https://{shop}, got %q", v)
+		}
+		c.ShopifyAPIBaseURL = strings.TrimRight(v, "/")
+	}
+	if v := strings.TrimSpace(getenv("DOORSTEP_ENCRYPTION_KEY")); v != "" {
+		k, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(k) != 32 {
+			bad("DOORSTEP_ENCRYPTION_KEY", "must be 32 bytes encoded as base64 (openssl rand -base64 32)")
+		}
+		c.EncryptionKey = k
+	}
+	if v := strings.TrimSpace(getenv("WEBHOOK_MAX_BYTES")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			bad("WEBHOOK_MAX_BYTES", "must be a byte count of at least 1024, got %q", v)
+		}
+		c.WebhookMaxBytes = n
+	}
+	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", v)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// RequireServe checks the variables `serve` cannot run without.
+func (c Config) RequireServe() error {
+	var errs []error
+	need := func(v, val string) {
+		if val == "" {
+			errs = append(errs, &Error{Var: v, Reason: "is required for serve"})
+		}
+	}
+	need("APP_URL", c.AppURL)
+	need("SHOPIFY_API_KEY", c.ShopifyAPIKey)
+	need("SHOPIFY_API_SECRET", c.ShopifyAPISecret)
+	if c.EncryptionKey == nil {
+		errs = append(errs, &Error{Var: "DOORSTEP_ENCRYPTION_KEY", Reason: "is required for serve (32 bytes, base64)"})
+	}
+	return errors.Join(errs...)
+}
+
+// ShopBaseURL is where every call to a shop goes: the template with {shop}
+// replaced, so a local fake can play Shopify.
+func (c Config) ShopBaseURL(shop string) string {
+	return strings.ReplaceAll(c.ShopifyAPIBaseURL, "{shop}", shop)
+}
+
+// Embedded reports whether the process runs on the embedded stores.
+func (c Config) Embedded() bool { return c.DatabaseURL == "" || c.RedisURL == "" }
+
+// String prints the configuration with secrets masked.
+func (c Config) String() string {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "****"
+	}
+	db := "sqlite:" + c.SQLitePath
+	if c.DatabaseURL != "" {
+		db = redactURL(c.DatabaseURL)
+	}
+	redis := "in-process"
+	if c.RedisURL != "" {
+		redis = redactURL(c.RedisURL)
+	}
+	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d log_level=%s",
+		db, redis, c.Port, c.AppURL, c.ShopifyAPIKey, mask(c.ShopifyAPISecret), mask(c.ShopifyAPISecretPrevious),
+		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.LogLevel)
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "****"
+	}
+	return u.Redacted()
+}

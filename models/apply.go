@@ -1,0 +1,224 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The upserts below are newer-wins: a payload whose platform updated_at is
+// not after the stored one changes nothing (webhooks arrive late, twice and
+// out of order). Each returns the state before (nil when the row is new) and
+// whether it applied the payload, so the caller can derive triggers from
+// the change. They set ShopID and internal ids on the values passed in.
+
+// errRetryRace is internal: an INSERT lost a race with a concurrent INSERT of
+// the same row; the caller re-reads the winner.
+var errRetryRace = errors.New("lost insert race")
+
+// upsertNewerWins is the shared shape: lock the row, insert if absent (a
+// concurrent insert of the same key makes us re-read), or update when
+// newer.
+func upsertNewerWins[T any](tx *Tx, where string, args []any, row *T, id func(*T) uint64, setID func(*T, uint64),
+	newer func(prev, next *T) bool) (*T, bool, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		var prev T
+		err := forUpdate(tx.db, tx.pg).Where(where, args...).Take(&prev).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			setID(row, 0)
+			res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(row)
+			if res.Error != nil {
+				return nil, false, res.Error
+			}
+			if res.RowsAffected == 1 {
+				return nil, true, nil
+			}
+			continue // someone else inserted it first: read theirs and compare
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		setID(row, id(&prev))
+		if !newer(&prev, row) {
+			return &prev, false, nil
+		}
+		if err := tx.db.Select("*").Omit("created_at").Save(row).Error; err != nil {
+			return &prev, false, err
+		}
+		return &prev, true, nil
+	}
+	return nil, false, errRetryRace
+}
+
+// UpsertOrder stores the order (not its nested lines, fulfillments, refunds
+// or customer: see UpsertLineItems and friends). It links fulfillments and
+// refunds that arrived before their order.
+func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, err error) {
+	o.ShopID = shopID
+	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, o.PlatformID}, o,
+		func(x *Order) uint64 { return x.ID }, func(x *Order, id uint64) { x.ID = id },
+		func(p, n *Order) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) })
+	if err != nil {
+		return nil, false, fmt.Errorf("upsert order %d: %w", o.PlatformID, err)
+	}
+	if prev != nil && o.CreatedAt.IsZero() {
+		o.CreatedAt = prev.CreatedAt
+	}
+	if prev == nil {
+		for _, table := range []string{"fulfillments", "refunds"} {
+			if err := tx.db.Table(table).Where("shop_id = ? AND order_platform_id = ? AND order_id = 0", shopID, o.PlatformID).
+				Update("order_id", o.ID).Error; err != nil {
+				return nil, false, fmt.Errorf("link %s to order %d: %w", table, o.PlatformID, err)
+			}
+		}
+	}
+	return prev, applied, nil
+}
+
+// UpsertLineItems stores the order's lines; call it only when UpsertOrder
+// applied the payload, so stale payloads don't rewrite lines.
+func (tx *Tx) UpsertLineItems(shopID, orderID uint64, lines []LineItem) error {
+	for i := range lines {
+		l := &lines[i]
+		l.ShopID, l.OrderID, l.ID = shopID, orderID, 0
+		err := tx.db.Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "shop_id"}, {Name: "platform_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"order_id", "product_id", "variant_id", "sku", "title",
+				"variant_title", "quantity", "price", "total_discount", "fulfillable_quantity", "fulfillment_status",
+				"requires_shipping", "image_url", "updated_at"}),
+		}).Create(l).Error
+		if err != nil {
+			return fmt.Errorf("upsert line item %d: %w", l.PlatformID, err)
+		}
+	}
+	return nil
+}
+
+// orderIDFor finds the internal id of an order by platform id; 0 when the
+// order has not arrived yet (it is linked when it does).
+func (tx *Tx) orderIDFor(shopID uint64, orderPlatformID int64) (uint64, error) {
+	var ids []uint64
+	if err := tx.db.Model(&Order{}).Where("shop_id = ? AND platform_id = ?", shopID, orderPlatformID).
+		Limit(1).Pluck("id", &ids).Error; err != nil {
+		return 0, fmt.Errorf("find order %d: %w", orderPlatformID, err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return ids[0], nil
+}
+
+// UpsertFulfillment stores a fulfillment newer-wins, linking it to its order
+// (0 until the order arrives) and linking carrier events that came first.
+func (tx *Tx) UpsertFulfillment(shopID uint64, f *Fulfillment) (prev *Fulfillment, applied bool, err error) {
+	f.ShopID = shopID
+	if f.OrderID, err = tx.orderIDFor(shopID, f.OrderPlatformID); err != nil {
+		return nil, false, err
+	}
+	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, f.PlatformID}, f,
+		func(x *Fulfillment) uint64 { return x.ID }, func(x *Fulfillment, id uint64) { x.ID = id },
+		func(p, n *Fulfillment) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) })
+	if err != nil {
+		return nil, false, fmt.Errorf("upsert fulfillment %d: %w", f.PlatformID, err)
+	}
+	if prev == nil {
+		if err := tx.db.Model(&FulfillmentEvent{}).Where("shop_id = ? AND fulfillment_platform_id = ? AND fulfillment_id = 0", shopID, f.PlatformID).
+			Update("fulfillment_id", f.ID).Error; err != nil {
+			return nil, false, fmt.Errorf("link events to fulfillment %d: %w", f.PlatformID, err)
+		}
+	}
+	return prev, applied, nil
+}
+
+// ApplyFulfillmentEvent stores a carrier event once and, when it is the
+// latest event of a known fulfillment, moves the fulfillment's shipment
+// status to it. It returns the fulfillment as it is afterwards (nil when the
+// fulfillment is not stored yet), its shipment status before, and whether
+// the event was new.
+func (tx *Tx) ApplyFulfillmentEvent(shopID uint64, ev *FulfillmentEvent) (f *Fulfillment, prevStatus string, inserted bool, err error) {
+	ev.ShopID, ev.ID = shopID, 0
+	var fl Fulfillment
+	ferr := forUpdate(tx.db, tx.pg).Where("shop_id = ? AND platform_id = ?", shopID, ev.FulfillmentPlatformID).Take(&fl).Error
+	switch {
+	case errors.Is(ferr, gorm.ErrRecordNotFound):
+	case ferr != nil:
+		return nil, "", false, fmt.Errorf("load fulfillment %d: %w", ev.FulfillmentPlatformID, ferr)
+	default:
+		ev.FulfillmentID = fl.ID
+	}
+	res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(ev)
+	if res.Error != nil {
+		return nil, "", false, fmt.Errorf("insert fulfillment event %d: %w", ev.PlatformID, res.Error)
+	}
+	inserted = res.RowsAffected == 1
+	if fl.ID == 0 {
+		return nil, "", inserted, nil
+	}
+	prevStatus = fl.ShipmentStatus
+	if !inserted {
+		return &fl, prevStatus, false, nil
+	}
+	// Is any stored event of this fulfillment later than this one?
+	var later int64
+	if err := tx.db.Model(&FulfillmentEvent{}).Where("shop_id = ? AND fulfillment_id = ? AND happened_at > ?", shopID, fl.ID, ev.HappenedAt).
+		Count(&later).Error; err != nil {
+		return nil, "", false, fmt.Errorf("compare events: %w", err)
+	}
+	if later > 0 || ev.Status == "" {
+		return &fl, prevStatus, true, nil
+	}
+	updates := map[string]any{"shipment_status": ev.Status}
+	fl.ShipmentStatus = ev.Status
+	if ev.EstimatedDeliveryAt != nil {
+		updates["estimated_delivery_at"] = ev.EstimatedDeliveryAt
+		fl.EstimatedDeliveryAt = ev.EstimatedDeliveryAt
+	}
+	if ev.Status == ShipmentDelivered && fl.DeliveredAt == nil {
+		t := ev.HappenedAt
+		updates["delivered_at"] = t
+		fl.DeliveredAt = &t
+	}
+	if err := tx.db.Model(&Fulfillment{}).Where("id = ?", fl.ID).Updates(updates).Error; err != nil {
+		return nil, "", false, fmt.Errorf("update shipment status: %w", err)
+	}
+	return &fl, prevStatus, true, nil
+}
+
+// UpsertRefund stores a refund and its lines once (refunds don't change
+// after creation). It returns whether the refund was new.
+func (tx *Tx) UpsertRefund(shopID uint64, r *Refund) (bool, error) {
+	r.ShopID, r.ID = shopID, 0
+	var err error
+	if r.OrderID, err = tx.orderIDFor(shopID, r.OrderPlatformID); err != nil {
+		return false, err
+	}
+	res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(r)
+	if res.Error != nil {
+		return false, fmt.Errorf("insert refund %d: %w", r.PlatformID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	for i := range r.Lines {
+		l := &r.Lines[i]
+		l.ShopID, l.RefundID, l.ID = shopID, r.ID, 0
+		if err := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(l).Error; err != nil {
+			return false, fmt.Errorf("insert refund line %d: %w", l.PlatformID, err)
+		}
+	}
+	return true, nil
+}
+
+// UpsertCustomer stores a customer newer-wins.
+func (tx *Tx) UpsertCustomer(shopID uint64, c *Customer) (prev *Customer, applied bool, err error) {
+	c.ShopID = shopID
+	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, c.PlatformID}, c,
+		func(x *Customer) uint64 { return x.ID }, func(x *Customer, id uint64) { x.ID = id },
+		func(p, n *Customer) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) })
+	if err != nil {
+		return nil, false, fmt.Errorf("upsert customer %d: %w", c.PlatformID, err)
+	}
+	return prev, applied, nil
+}

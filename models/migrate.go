@@ -1,0 +1,56 @@
+package models
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
+)
+
+// migrations lists every schema change in order. IDs are dates; each one
+// works on its own frozen structs, so a later edit to types.go never changes
+// what an old migration does.
+func migrations() []*gormigrate.Migration {
+	return []*gormigrate.Migration{
+		{
+			ID: "202611220001_spine",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&v1Shop{}, &v1Customer{}, &v1Order{}, &v1LineItem{}, &v1Fulfillment{},
+					&v1FulfillmentEvent{}, &v1Refund{}, &v1RefundLine{}, &v1Delivery{}, &v1Trigger{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("triggers", "deliveries", "refund_lines", "refunds", "fulfillment_events",
+					"fulfillments", "line_items", "orders", "customers", "shops")
+			},
+		},
+	}
+}
+
+// migrateLockKey serializes migrations across processes on PostgreSQL (web
+// and worker starting together must not both create tables).
+const migrateLockKey = 0x646f6f72 // "door"
+
+// Migrate brings the schema up to date. It is safe to run from several
+// processes at once.
+func Migrate(ctx context.Context, db *gorm.DB) error {
+	run := func(tx *gorm.DB) error {
+		m := gormigrate.New(tx, gormigrate.DefaultOptions, migrations())
+		if err := m.Migrate(); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	}
+	if !IsPostgres(db) {
+		return run(db.WithContext(ctx).Session(&gorm.Session{NewDB: true}))
+	}
+	// Connection pins one session so the advisory lock and the migration
+	// share it.
+	return db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		if err := conn.Exec("SELECT pg_advisory_lock(?)", migrateLockKey).Error; err != nil {
+			return fmt.Errorf("migrate lock: %w", err)
+		}
+		defer conn.Exec("SELECT pg_advisory_unlock(?)", migrateLockKey)
+		return run(conn.Session(&gorm.Session{NewDB: true}))
+	})
+}

@@ -1,0 +1,92 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// InsertTriggers writes triggers, skipping any whose (shop, kind, subject,
+// version) exists: the same consequence seen twice makes one trigger. It
+// returns how many were new.
+func (tx *Tx) InsertTriggers(ts []Trigger) (int, error) {
+	n := 0
+	for i := range ts {
+		t := ts[i]
+		if t.Status == "" {
+			t.Status = TriggerPending
+		}
+		if t.DueAt.IsZero() {
+			t.DueAt = tx.now
+		}
+		res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(&t)
+		if res.Error != nil {
+			return n, fmt.Errorf("insert trigger %s %s: %w", t.Kind, t.Subject, res.Error)
+		}
+		n += int(res.RowsAffected)
+	}
+	return n, nil
+}
+
+// DueTriggers lists triggers of the given kinds that are due and were never
+// dispatched, or were dispatched before redispatchBefore and not yet done
+// (Redis may have lost the flow task).
+func (s *Store) DueTriggers(ctx context.Context, kinds []string, now, redispatchBefore time.Time, limit int) ([]Trigger, error) {
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	var ts []Trigger
+	err := s.db.WithContext(ctx).
+		Where("kind IN ? AND ((status = ? AND due_at <= ?) OR (status = ? AND dispatched_at < ?))",
+			kinds, TriggerPending, now.UTC(), TriggerDispatched, redispatchBefore.UTC()).
+		Order("due_at, id").Limit(limit).Find(&ts).Error
+	if err != nil {
+		return nil, fmt.Errorf("due triggers: %w", err)
+	}
+	return ts, nil
+}
+
+// MarkTriggersDispatched records that flow tasks were enqueued.
+func (s *Store) MarkTriggersDispatched(ctx context.Context, ids []uint64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.db.WithContext(ctx).Model(&Trigger{}).Where("id IN ? AND status IN ?", ids, []string{TriggerPending, TriggerDispatched}).
+		Updates(map[string]any{"status": TriggerDispatched, "dispatched_at": at.UTC()}).Error
+}
+
+// MarkTriggerDone records that every subscriber of the trigger finished.
+func (s *Store) MarkTriggerDone(ctx context.Context, id uint64) error {
+	return s.db.WithContext(ctx).Model(&Trigger{}).Where("id = ?", id).Update("status", TriggerDone).Error
+}
+
+// Trigger returns one trigger, or ErrNotFound.
+func (s *Store) Trigger(ctx context.Context, id uint64) (Trigger, error) {
+	var t Trigger
+	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
+		return Trigger{}, fmt.Errorf("trigger %d: %w", id, notFound(err))
+	}
+	return t, nil
+}
+
+// ExpireTriggers marks pending triggers created before `before` expired: a
+// flow that doesn't exist yet has no subscriber, and its triggers must not
+// fire months later when it ships. Returns how many expired.
+func (s *Store) ExpireTriggers(ctx context.Context, before time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Model(&Trigger{}).Where("status = ? AND created_at < ?", TriggerPending, before.UTC()).
+		Update("status", TriggerExpired)
+	if res.Error != nil {
+		return 0, fmt.Errorf("expire triggers: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// TriggersForOrder lists an order's triggers, oldest first.
+func (s *Store) TriggersForOrder(ctx context.Context, shopID uint64, orderPlatformID int64) ([]Trigger, error) {
+	var ts []Trigger
+	err := s.db.WithContext(ctx).Where("shop_id = ? AND order_platform_id = ?", shopID, orderPlatformID).
+		Order("created_at, id").Find(&ts).Error
+	return ts, err
+}
