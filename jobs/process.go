@@ -1,0 +1,237 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/doorstep/doorstep/integrations/commerce"
+	"github.com/doorstep/doorstep/models"
+)
+
+// Processor handles delivery:process: parse a stored webhook with its
+// platform's adapter, then in one transaction upsert what it says
+// (newer-wins) and write a trigger per consequence.
+type Processor struct {
+	store     *models.Store
+	platforms map[string]commerce.Webhooks
+	log       *slog.Logger
+	// onTriggers is told when a delivery wrote new triggers, so the
+	// dispatcher need not wait for its next tick.
+	onTriggers func()
+}
+
+// NewProcessor builds the delivery processor.
+func NewProcessor(store *models.Store, platforms map[string]commerce.Webhooks, log *slog.Logger, onTriggers func()) *Processor {
+	if onTriggers == nil {
+		onTriggers = func() {}
+	}
+	return &Processor{store: store, platforms: platforms, log: log, onTriggers: onTriggers}
+}
+
+// ProcessTask implements asynq.Handler.
+func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	pl, err := decode[DeliveryPayload](t)
+	if err != nil {
+		return err
+	}
+	n, err := p.Process(ctx, pl.DeliveryID)
+	if err != nil {
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		if retried >= maxRetry && !errors.Is(err, asynq.SkipRetry) {
+			// Out of retries: record why, so it is visible and replayable
+			// instead of stuck in Redis's archive.
+			_ = p.store.FailDelivery(ctx, pl.DeliveryID, "gave up after retries: "+err.Error())
+		}
+		return err
+	}
+	if n > 0 {
+		p.onTriggers()
+	}
+	return nil
+}
+
+// Process applies one delivery and returns how many new triggers it wrote.
+// Running it again for the same delivery changes nothing. Errors wrapping
+// asynq.SkipRetry are permanent (the delivery is marked failed).
+func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
+	d, err := p.store.Delivery(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return 0, fmt.Errorf("delivery %d: %w: %w", id, err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if d.Status != models.DeliveryReceived {
+		return 0, nil // already processed, failed or ignored
+	}
+	log := p.log.With("delivery", d.ID, "shop", d.ShopDomain, "topic", d.Topic)
+
+	platform, ok := p.platforms[d.Platform]
+	if !ok {
+		return 0, p.fail(ctx, d, fmt.Sprintf("no adapter for platform %q", d.Platform))
+	}
+	shop, err := p.store.ShopByDomain(ctx, d.Platform, d.ShopDomain)
+	if errors.Is(err, models.ErrNotFound) {
+		log.Warn("delivery for an unknown shop ignored")
+		return 0, p.finish(ctx, d.ID, 0, models.DeliveryIgnored, "unknown shop")
+	}
+	if err != nil {
+		return 0, err
+	}
+	events, err := platform.ParseWebhook(d.Topic, d.Body)
+	if errors.Is(err, commerce.ErrUnknownTopic) {
+		log.Info("delivery of an unhandled topic ignored")
+		return 0, p.finish(ctx, d.ID, shop.ID, models.DeliveryIgnored, "unhandled topic")
+	}
+	if err != nil {
+		log.Warn("delivery does not parse", "err", err)
+		return 0, p.fail(ctx, d, "parse: "+err.Error())
+	}
+
+	var written int
+	err = p.store.InTx(ctx, func(tx *models.Tx) error {
+		locked, err := tx.LockDelivery(d.ID)
+		if err != nil {
+			return err
+		}
+		if locked.Status != models.DeliveryReceived {
+			return nil // a concurrent copy of this task got here first
+		}
+		var triggers []models.Trigger
+		for _, ev := range events {
+			ts, err := apply(tx, shop, d, ev)
+			if err != nil {
+				return err
+			}
+			triggers = append(triggers, ts...)
+		}
+		for i := range triggers {
+			triggers[i].DeliveryID = d.ID
+		}
+		if written, err = tx.InsertTriggers(triggers); err != nil {
+			return err
+		}
+		return tx.FinishDelivery(d.ID, shop.ID, models.DeliveryProcessed, "")
+	})
+	if err != nil {
+		return 0, fmt.Errorf("apply delivery %d: %w", d.ID, err)
+	}
+	log.Debug("delivery processed", "events", len(events), "triggers", written)
+	return written, nil
+}
+
+func (p *Processor) fail(ctx context.Context, d models.Delivery, reason string) error {
+	if err := p.store.FailDelivery(ctx, d.ID, reason); err != nil {
+		return err
+	}
+	return fmt.Errorf("delivery %d: %s: %w", d.ID, reason, asynq.SkipRetry)
+}
+
+func (p *Processor) finish(ctx context.Context, id, shopID uint64, status, reason string) error {
+	return p.store.InTx(ctx, func(tx *models.Tx) error { return tx.FinishDelivery(id, shopID, status, reason) })
+}
+
+// apply writes one normalized event and returns the triggers its state
+// change implies.
+func apply(tx *models.Tx, shop models.Shop, d models.Delivery, ev commerce.Event) ([]models.Trigger, error) {
+	switch ev.Kind {
+	case commerce.EventOrder:
+		return applyOrder(tx, shop, ev.Order)
+	case commerce.EventFulfillment:
+		return applyFulfillment(tx, shop, ev.Fulfillment)
+	case commerce.EventFulfillmentEvent:
+		f, prevStatus, inserted, err := tx.ApplyFulfillmentEvent(shop.ID, ev.FulfillmentEvent)
+		if err != nil || !inserted || f == nil {
+			return nil, err
+		}
+		return fulfillmentTrigger(shop, prevStatus, f), nil
+	case commerce.EventRefund:
+		return applyRefund(tx, shop, ev.Refund)
+	case commerce.EventCustomer:
+		_, _, err := tx.UpsertCustomer(shop.ID, ev.Customer)
+		return nil, err
+	case commerce.EventAppUninstalled:
+		changed, err := tx.MarkUninstalled(shop.ID)
+		if err != nil || !changed {
+			return nil, err
+		}
+		// The version is the delivery's event id: uninstalling again after a
+		// reinstall is a new consequence.
+		return []models.Trigger{{ShopID: shop.ID, Kind: models.TriggerUninstalled, Subject: "shop", Version: d.EventID}}, nil
+	case commerce.EventCustomerRedact:
+		return []models.Trigger{{ShopID: shop.ID, Kind: models.TriggerCustomerRedact,
+			Subject: "customer:" + strconv.FormatInt(ev.CustomerRedact.CustomerID, 10), Version: d.EventID}}, nil
+	case commerce.EventCustomerDataRequest:
+		return []models.Trigger{{ShopID: shop.ID, Kind: models.TriggerCustomerDataReq,
+			Subject: "customer:" + strconv.FormatInt(ev.CustomerDataRequest.CustomerID, 10), Version: d.EventID}}, nil
+	case commerce.EventShopRedact:
+		return []models.Trigger{{ShopID: shop.ID, Kind: models.TriggerShopRedact, Subject: "shop", Version: d.EventID}}, nil
+	}
+	return nil, fmt.Errorf("unhandled event kind %q", ev.Kind)
+}
+
+func applyOrder(tx *models.Tx, shop models.Shop, o *models.Order) ([]models.Trigger, error) {
+	prev, applied, err := tx.UpsertOrder(shop.ID, o)
+	if err != nil {
+		return nil, err
+	}
+	var triggers []models.Trigger
+	if applied {
+		if err := tx.UpsertLineItems(shop.ID, o.ID, o.LineItems); err != nil {
+			return nil, err
+		}
+		triggers = orderTriggers(shop, prev, o)
+	}
+	if o.Customer != nil && o.Customer.PlatformID != 0 {
+		if _, _, err := tx.UpsertCustomer(shop.ID, o.Customer); err != nil {
+			return nil, err
+		}
+	}
+	// Nested fulfillments and refunds have their own newer-wins checks, so
+	// a stale order payload can still bring a fulfillment we missed.
+	for i := range o.Fulfillments {
+		f := &o.Fulfillments[i]
+		f.OrderPlatformID = o.PlatformID
+		ts, err := applyFulfillment(tx, shop, f)
+		if err != nil {
+			return nil, err
+		}
+		triggers = append(triggers, ts...)
+	}
+	for i := range o.Refunds {
+		r := &o.Refunds[i]
+		r.OrderPlatformID = o.PlatformID
+		ts, err := applyRefund(tx, shop, r)
+		if err != nil {
+			return nil, err
+		}
+		triggers = append(triggers, ts...)
+	}
+	return triggers, nil
+}
+
+func applyFulfillment(tx *models.Tx, shop models.Shop, f *models.Fulfillment) ([]models.Trigger, error) {
+	prev, applied, err := tx.UpsertFulfillment(shop.ID, f)
+	if err != nil || !applied {
+		return nil, err
+	}
+	prevStatus := ""
+	if prev != nil {
+		prevStatus = prev.ShipmentStatus
+	}
+	return fulfillmentTrigger(shop, prevStatus, f), nil
+}
+
+func applyRefund(tx *models.Tx, shop models.Shop, r *models.Refund) ([]models.Trigger, error) {
+	inserted, err := tx.UpsertRefund(shop.ID, r)
+	if err != nil || !inserted {
+		return nil, err
+	}
+	return refundTrigger(shop, r), nil
+}
