@@ -146,3 +146,26 @@ func (a *App) checkStateCookie(c *gin.Context, shop, state string) bool {
 	stateOK := subtle.ConstantTimeCompare([]byte(nonce), []byte(state)) == 1
 	return macOK && stateOK
 }
+
+// refreshWithin: refresh an expiring offline token this long before it
+// expires, so a long GraphQL job never starts with a token about to die.
+const refreshWithin = 5 * time.Minute
+
+// AccessToken returns a usable offline token for the shop, refreshing it
+// first when it is about to expire (at most one refresh at a time per
+// shop, across processes). When Shopify refuses the refresh the shop is
+// marked as needing re-authorization.
+func (a *App) AccessToken(ctx context.Context, shop models.Shop) (string, error) {
+	tok, err := a.store.FreshToken(ctx, shop.ID, refreshWithin, func(ctx context.Context, s models.Shop, old models.Token) (models.Token, error) {
+		return a.shopify.RefreshToken(ctx, s.Domain, old.RefreshToken)
+	})
+	if errors.Is(err, shopify.ErrUnauthorized) {
+		if merr := a.store.MarkNeedsReauth(ctx, shop.ID); merr != nil {
+			a.log.Error("mark needs reauth", "shop", shop.Domain, "err", merr)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
