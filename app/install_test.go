@@ -110,8 +110,14 @@ func TestInstall_Rejections_4xxAndNoShop(t *testing.T) {
 	}{
 		{"bad hmac", signed(func(q url.Values) { q.Set("hmac", strings.Repeat("0", 64)) }), http.StatusUnauthorized},
 		{"tampered shop", signed(func(q url.Values) { q.Set("shop", "evil.myshopify.com") }), http.StatusUnauthorized},
-		{"stale timestamp", signed(func(q url.Values) { q.Set("timestamp", strconv.FormatInt(time.Now().Add(-5*time.Minute).Unix(), 10)); resign(q) }), http.StatusBadRequest},
-		{"future timestamp", signed(func(q url.Values) { q.Set("timestamp", strconv.FormatInt(time.Now().Add(5*time.Minute).Unix(), 10)); resign(q) }), http.StatusBadRequest},
+		{"stale timestamp", signed(func(q url.Values) {
+			q.Set("timestamp", strconv.FormatInt(time.Now().Add(-5*time.Minute).Unix(), 10))
+			resign(q)
+		}), http.StatusBadRequest},
+		{"future timestamp", signed(func(q url.Values) {
+			q.Set("timestamp", strconv.FormatInt(time.Now().Add(5*time.Minute).Unix(), 10))
+			resign(q)
+		}), http.StatusBadRequest},
 		{"bad shop domain", signed(func(q url.Values) { q.Set("shop", "acme.example.com"); resign(q) }), http.StatusBadRequest},
 	}
 	for _, tc := range cases {

@@ -66,8 +66,8 @@ type simStats struct {
 	sent, ok, failed, dups, stale int
 }
 
-// Deliberately big ids (above 2^53): a float64 anywhere on the way would
-// corrupt them.
+// Deliberately big ids (around 6.1e18: far above 2^53, below 2^63): a
+// float64 anywhere on the way would corrupt them.
 const (
 	simOrderBase       = 6_100_000_000_000_000
 	simLineBase        = 6_200_000_000_000_000

@@ -24,8 +24,8 @@ func orderJSON(id int64, updated time.Time, financial string, cancelled bool) []
 		"current_total_price": "99.90", "total_tax": "9.90", "total_discounts": "0.00",
 		"financial_status": financial, "fulfillment_status": nil,
 		"created_at": updated.Add(-time.Hour).Format(time.RFC3339), "updated_at": updated.Format(time.RFC3339),
-		"customer":    map[string]any{"id": 9007199254740993, "email": "ana@example.com", "first_name": "Ana", "created_at": updated.Add(-time.Hour).Format(time.RFC3339), "updated_at": updated.Format(time.RFC3339)},
-		"line_items":  []any{map[string]any{"id": 9007199254740995, "product_id": 11, "variant_id": 12, "title": "Tea", "quantity": 2, "price": "45.00", "sku": "TEA"}},
+		"customer":     map[string]any{"id": 9007199254740993, "email": "ana@example.com", "first_name": "Ana", "created_at": updated.Add(-time.Hour).Format(time.RFC3339), "updated_at": updated.Format(time.RFC3339)},
+		"line_items":   []any{map[string]any{"id": 9007199254740995, "product_id": 11, "variant_id": 12, "title": "Tea", "quantity": 2, "price": "45.00", "sku": "TEA"}},
 		"fulfillments": []any{}, "refunds": []any{},
 	}
 	if cancelled {
