@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
 
 	"github.com/doorstep/doorstep/integrations/shopify"
 	"github.com/doorstep/doorstep/models"
@@ -20,6 +21,7 @@ import (
 var templatesFS embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"money": func(d decimal.Decimal) string { return d.StringFixed(2) },
 	"when": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
@@ -83,8 +85,13 @@ func (a *App) handleAdmin() gin.HandlerFunc {
 func (a *App) handleDemoLogin() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		s, err := a.store.ShopByDomain(c.Request.Context(), models.PlatformShopify, a.opts.DemoShop)
-		if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
 			apiError(c, http.StatusNotFound, "no_demo_shop", "the demo shop is not installed yet")
+			return
+		}
+		if err != nil {
+			a.log.Error("load demo shop", "err", err)
+			apiError(c, http.StatusInternalServerError, "internal", "internal error")
 			return
 		}
 		a.renderOrders(c, s)
@@ -130,7 +137,6 @@ func (a *App) handleBounce() gin.HandlerFunc {
 type orderView struct {
 	models.Order
 	Triggers []models.Trigger
-	Refunds  []models.Refund
 }
 
 func (a *App) loadOrderViews(ctx context.Context, shop models.Shop) ([]orderView, error) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ type Options struct {
 	Dispatcher jobs.DispatcherConfig
 	// Flows are the post-purchase flows subscribed to triggers.
 	Flows []jobs.Flow
+	// ListenHost is the interface to listen on; "" means all (serve). The
+	// demo listens on 127.0.0.1 only: /demo/login has no authentication.
+	ListenHost string
 	// Now is the clock for install timestamps (tests); nil → time.Now.
 	Now func() time.Time
 }
@@ -165,9 +169,18 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 	var (
 		wg      sync.WaitGroup
 		srv     *http.Server
+		ln      net.Listener
 		workers *asynq.Server
 		errc    = make(chan error, 2)
 	)
+	// Listen first: a taken port must fail before any worker starts.
+	if role == RoleWeb || role == RoleAll {
+		srv = &http.Server{Addr: fmt.Sprintf("%s:%d", a.opts.ListenHost, a.cfg.Port), Handler: a.router, ReadHeaderTimeout: 10 * time.Second}
+		var err error
+		if ln, err = net.Listen("tcp", srv.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+		}
+	}
 	if role == RoleWorker || role == RoleAll {
 		workers = asynq.NewServer(a.redis, asynq.Config{
 			Concurrency:     10,
@@ -183,20 +196,15 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		mux := asynq.NewServeMux()
 		jobs.Register(mux, a.proc, a.runner)
 		if err := workers.Start(mux); err != nil {
+			if ln != nil {
+				ln.Close()
+			}
 			return fmt.Errorf("start workers: %w", err)
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); a.disp.Run(ctx) }()
 	}
-	if role == RoleWeb || role == RoleAll {
-		srv = &http.Server{Addr: fmt.Sprintf(":%d", a.cfg.Port), Handler: a.router, ReadHeaderTimeout: 10 * time.Second}
-		ln, err := listen(srv.Addr)
-		if err != nil {
-			if workers != nil {
-				workers.Shutdown()
-			}
-			return fmt.Errorf("listen on %s: %w", srv.Addr, err)
-		}
+	if srv != nil {
 		if ready != nil {
 			ready(ln.Addr().String())
 		}

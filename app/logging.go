@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"log/slog"
-	"net"
 )
 
 // asynqLogger sends asynq's own logs to slog.
@@ -16,5 +15,3 @@ func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...), "comp
 func (l asynqLogger) Fatal(args ...any) {
 	l.log.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
 }
-
-func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

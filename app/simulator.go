@@ -69,15 +69,15 @@ type simStats struct {
 // Deliberately big ids (around 6.1e18: far above 2^53, below 2^63): a
 // float64 anywhere on the way would corrupt them.
 const (
-	simOrderBase       = 6_100_000_000_000_000
-	simLineBase        = 6_200_000_000_000_000
-	simFulfillmentBase = 6_300_000_000_000_000
-	simEventBase       = 6_400_000_000_000_000
-	simRefundBase      = 6_500_000_000_000_000
-	simRefundLineBase  = 6_600_000_000_000_000
-	simTransactionBase = 6_700_000_000_000_000
-	simCustomerBase    = 6_800_000_000_000_000
-	simShippingBase    = 6_900_000_000_000_000
+	simOrderBase       = 6_100_000_000_000_000_000
+	simLineBase        = 6_200_000_000_000_000_000
+	simFulfillmentBase = 6_300_000_000_000_000_000
+	simEventBase       = 6_400_000_000_000_000_000
+	simRefundBase      = 6_500_000_000_000_000_000
+	simRefundLineBase  = 6_600_000_000_000_000_000
+	simTransactionBase = 6_700_000_000_000_000_000
+	simCustomerBase    = 6_800_000_000_000_000_000
+	simShippingBase    = 6_900_000_000_000_000_000
 )
 
 // simAPIVersion is the X-Shopify-API-Version the simulator claims.
@@ -1110,7 +1110,7 @@ var simKindText = map[string]string{
 	simSplit:     "split into two shipments",
 	simRefunded:  "refunded after delivery",
 	simCancelled: "cancelled before payment",
-	simDelayed:   "delayed, never delivered",
+	simDelayed:   "delayed and never delivered",
 }
 
 var simKindOrder = []string{simHappy, simSplit, simRefunded, simCancelled, simDelayed}

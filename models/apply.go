@@ -22,7 +22,7 @@ var errRetryRace = errors.New("lost insert race")
 // concurrent insert of the same key makes us re-read), or update when
 // newer.
 func upsertNewerWins[T any](tx *Tx, where string, args []any, row *T, id func(*T) uint64, setID func(*T, uint64),
-	newer func(prev, next *T) bool) (*T, bool, error) {
+	newer func(prev, next *T) bool, keep func(prev, next *T)) (*T, bool, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		var prev T
 		err := forUpdate(tx.db, tx.pg).Where(where, args...).Take(&prev).Error
@@ -44,6 +44,9 @@ func upsertNewerWins[T any](tx *Tx, where string, args []any, row *T, id func(*T
 		if !newer(&prev, row) {
 			return &prev, false, nil
 		}
+		if keep != nil {
+			keep(&prev, row)
+		}
 		if err := tx.db.Select("*").Omit("created_at").Save(row).Error; err != nil {
 			return &prev, false, err
 		}
@@ -59,7 +62,7 @@ func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, e
 	o.ShopID = shopID
 	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, o.PlatformID}, o,
 		func(x *Order) uint64 { return x.ID }, func(x *Order, id uint64) { x.ID = id },
-		func(p, n *Order) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) })
+		func(p, n *Order) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) }, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert order %d: %w", o.PlatformID, err)
 	}
@@ -112,14 +115,44 @@ func (tx *Tx) orderIDFor(shopID uint64, orderPlatformID int64) (uint64, error) {
 
 // UpsertFulfillment stores a fulfillment newer-wins, linking it to its order
 // (0 until the order arrives) and linking carrier events that came first.
+// What only carrier events know survives a newer payload that lacks it: a
+// payload without a shipment status ("confirmed") does not move a shipment
+// back from a scanned status, and delivered/ETA times are kept.
 func (tx *Tx) UpsertFulfillment(shopID uint64, f *Fulfillment) (prev *Fulfillment, applied bool, err error) {
 	f.ShopID = shopID
 	if f.OrderID, err = tx.orderIDFor(shopID, f.OrderPlatformID); err != nil {
 		return nil, false, err
 	}
+	// Scans that arrived before the fulfillment itself (webhooks are
+	// unordered) decide its status when the payload has none.
+	latest, err := tx.latestEvent(shopID, f.PlatformID)
+	if err != nil {
+		return nil, false, err
+	}
+	if latest != nil && (f.ShipmentStatus == "" || f.ShipmentStatus == ShipmentConfirmed) && latest.Status != "" {
+		f.ShipmentStatus = latest.Status
+		if latest.EstimatedDeliveryAt != nil && f.EstimatedDeliveryAt == nil {
+			f.EstimatedDeliveryAt = latest.EstimatedDeliveryAt
+		}
+		if latest.Status == ShipmentDelivered && f.DeliveredAt == nil {
+			at := latest.HappenedAt
+			f.DeliveredAt = &at
+		}
+	}
 	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, f.PlatformID}, f,
 		func(x *Fulfillment) uint64 { return x.ID }, func(x *Fulfillment, id uint64) { x.ID = id },
-		func(p, n *Fulfillment) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) })
+		func(p, n *Fulfillment) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) },
+		func(p, n *Fulfillment) {
+			if (n.ShipmentStatus == "" || n.ShipmentStatus == ShipmentConfirmed) && p.ShipmentStatus != "" {
+				n.ShipmentStatus = p.ShipmentStatus
+			}
+			if n.DeliveredAt == nil {
+				n.DeliveredAt = p.DeliveredAt
+			}
+			if n.EstimatedDeliveryAt == nil {
+				n.EstimatedDeliveryAt = p.EstimatedDeliveryAt
+			}
+		})
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert fulfillment %d: %w", f.PlatformID, err)
 	}
@@ -130,6 +163,19 @@ func (tx *Tx) UpsertFulfillment(shopID uint64, f *Fulfillment) (prev *Fulfillmen
 		}
 	}
 	return prev, applied, nil
+}
+
+// latestEvent is the fulfillment's most recent carrier scan, nil if none.
+func (tx *Tx) latestEvent(shopID uint64, fulfillmentPlatformID int64) (*FulfillmentEvent, error) {
+	var evs []FulfillmentEvent
+	if err := tx.db.Where("shop_id = ? AND fulfillment_platform_id = ?", shopID, fulfillmentPlatformID).
+		Order("happened_at DESC, id DESC").Limit(1).Find(&evs).Error; err != nil {
+		return nil, fmt.Errorf("latest event of fulfillment %d: %w", fulfillmentPlatformID, err)
+	}
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	return &evs[0], nil
 }
 
 // ApplyFulfillmentEvent stores a carrier event once and, when it is the
@@ -216,7 +262,7 @@ func (tx *Tx) UpsertCustomer(shopID uint64, c *Customer) (prev *Customer, applie
 	c.ShopID = shopID
 	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, c.PlatformID}, c,
 		func(x *Customer) uint64 { return x.ID }, func(x *Customer, id uint64) { x.ID = id },
-		func(p, n *Customer) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) })
+		func(p, n *Customer) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) }, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert customer %d: %w", c.PlatformID, err)
 	}

@@ -240,3 +240,49 @@ func TestSQLite_MigratesAndUpserts(t *testing.T) {
 		t.Fatalf("order on sqlite = %+v, %v", got.Total, err)
 	}
 }
+
+func TestFulfillment_ScansBeforeFulfillmentAndLaterPayloadsKeepCarrierFacts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := modelstest.Store(t)
+	shop := installShop(t, s, "g.myshopify.com", models.Token{AccessToken: "x"})
+	t0 := time.Now().UTC().Truncate(time.Second)
+	eta := t0.Add(48 * time.Hour)
+	var f *models.Fulfillment
+	err := s.InTx(ctx, func(tx *models.Tx) error {
+		// The "delivered" scan arrives before the fulfillment it belongs to.
+		if _, _, _, err := tx.ApplyFulfillmentEvent(shop.ID, &models.FulfillmentEvent{PlatformID: 1, FulfillmentPlatformID: 55,
+			Status: models.ShipmentDelivered, HappenedAt: t0.Add(time.Hour), EstimatedDeliveryAt: &eta}); err != nil {
+			return err
+		}
+		f = &models.Fulfillment{PlatformID: 55, OrderPlatformID: 9, Status: "success", ShipmentStatus: models.ShipmentConfirmed,
+			PlatformUpdatedAt: t0, PlatformCreatedAt: t0}
+		_, _, err := tx.UpsertFulfillment(shop.ID, f)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ShipmentStatus != models.ShipmentDelivered || f.DeliveredAt == nil {
+		t.Fatalf("fulfillment after an earlier scan = %s delivered %v, want delivered", f.ShipmentStatus, f.DeliveredAt)
+	}
+	// A newer payload without carrier facts (an orders/updated) keeps them.
+	err = s.InTx(ctx, func(tx *models.Tx) error {
+		_, applied, err := tx.UpsertFulfillment(shop.ID, &models.Fulfillment{PlatformID: 55, OrderPlatformID: 9, Status: "success",
+			ShipmentStatus: models.ShipmentConfirmed, PlatformUpdatedAt: t0.Add(2 * time.Hour), PlatformCreatedAt: t0})
+		if !applied {
+			t.Error("newer payload not applied")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got models.Fulfillment
+	if err := s.DB().Where("platform_id = ?", 55).Take(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	if got.ShipmentStatus != models.ShipmentDelivered || got.DeliveredAt == nil || got.EstimatedDeliveryAt == nil {
+		t.Fatalf("after a newer payload: status %s delivered %v eta %v; want delivered with both times kept", got.ShipmentStatus, got.DeliveredAt, got.EstimatedDeliveryAt)
+	}
+}
