@@ -21,6 +21,9 @@ func (a *App) routes() *gin.Engine {
 	r.GET("/auth/shopify/callback", a.handleCallback())
 	r.POST("/webhooks/shopify", a.handleShopifyWebhook())
 
+	a.apiRoutes(r)
+	a.opsRoutes(r)
+
 	r.GET("/admin", a.handleAdmin())
 	r.GET("/admin/session-token-bounce", a.handleBounce())
 	if a.opts.Demo {

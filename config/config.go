@@ -38,6 +38,10 @@ type Config struct {
 	WebhookMaxBytes int64
 	LogLevel        slog.Level
 
+	// DeliveryRetention is how long raw webhook bodies (personal data) are
+	// kept before only their metadata remains.
+	DeliveryRetention time.Duration
+
 	// DispatchInterval is how often the dispatcher looks in the database for
 	// work Redis does not have yet.
 	DispatchInterval time.Duration
@@ -69,6 +73,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookMaxBytes:   8 << 20,
 		LogLevel:          slog.LevelInfo,
 		DispatchInterval:  time.Second,
+		DeliveryRetention: 30 * 24 * time.Hour,
 	}
 	c.ShopifyAPISecretPrevious = strings.TrimSpace(getenv("SHOPIFY_API_SECRET_PREVIOUS"))
 
@@ -146,6 +151,13 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.WebhookMaxBytes = n
 	}
+	if v := strings.TrimSpace(getenv("DELIVERY_RETENTION_DAYS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 3650 {
+			bad("DELIVERY_RETENTION_DAYS", "must be a number of days 1-3650, got %q", v)
+		}
+		c.DeliveryRetention = time.Duration(n) * 24 * time.Hour
+	}
 	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", v)
@@ -196,9 +208,9 @@ func (c Config) String() string {
 	if c.RedisURL != "" {
 		redis = redactURL(c.RedisURL)
 	}
-	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d log_level=%s",
+	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d delivery_retention=%s log_level=%s",
 		db, redis, c.Port, c.AppURL, c.ShopifyAPIKey, mask(c.ShopifyAPISecret), mask(c.ShopifyAPISecretPrevious),
-		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.LogLevel)
+		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.DeliveryRetention, c.LogLevel)
 }
 
 func redactURL(s string) string {

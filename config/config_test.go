@@ -37,6 +37,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		"WEBHOOK_MAX_BYTES":       "-1",
 		"LOG_LEVEL":               "loud",
 		"SHOPIFY_SCOPES":          " , ",
+		"DELIVERY_RETENTION_DAYS": "0",
 	}
 	for v, val := range cases {
 		_, err := Load(env(map[string]string{v: val}))

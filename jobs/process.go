@@ -117,7 +117,7 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		if written, err = tx.InsertTriggers(triggers); err != nil {
 			return err
 		}
-		return tx.FinishDelivery(d.ID, shop.ID, models.DeliveryProcessed, "")
+		return tx.FinishDelivery(d.ID, shop.ID, orderOf(events), models.DeliveryProcessed, "")
 	})
 	if err != nil {
 		return 0, fmt.Errorf("apply delivery %d: %w", d.ID, err)
@@ -134,7 +134,24 @@ func (p *Processor) fail(ctx context.Context, d models.Delivery, reason string) 
 }
 
 func (p *Processor) finish(ctx context.Context, id, shopID uint64, status, reason string) error {
-	return p.store.InTx(ctx, func(tx *models.Tx) error { return tx.FinishDelivery(id, shopID, status, reason) })
+	return p.store.InTx(ctx, func(tx *models.Tx) error { return tx.FinishDelivery(id, shopID, 0, status, reason) })
+}
+
+// orderOf names the order a delivery is about, for the order's timeline.
+func orderOf(events []commerce.Event) int64 {
+	for _, ev := range events {
+		switch {
+		case ev.Order != nil:
+			return ev.Order.PlatformID
+		case ev.Fulfillment != nil:
+			return ev.Fulfillment.OrderPlatformID
+		case ev.FulfillmentEvent != nil:
+			return ev.FulfillmentEvent.OrderPlatformID
+		case ev.Refund != nil:
+			return ev.Refund.OrderPlatformID
+		}
+	}
+	return 0
 }
 
 // apply writes one normalized event and returns the triggers its state

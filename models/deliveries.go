@@ -90,9 +90,10 @@ func (tx *Tx) LockDelivery(id uint64) (Delivery, error) {
 }
 
 // FinishDelivery records the outcome of processing.
-func (tx *Tx) FinishDelivery(id, shopID uint64, status, reason string) error {
+// orderPlatformID is the order it changed (0 if none), for timelines.
+func (tx *Tx) FinishDelivery(id, shopID uint64, orderPlatformID int64, status, reason string) error {
 	err := tx.db.Model(&Delivery{}).Where("id = ?", id).Updates(map[string]any{
-		"status": status, "shop_id": shopID, "error": reason, "processed_at": tx.now,
+		"status": status, "shop_id": shopID, "error": reason, "processed_at": tx.now, "order_platform_id": orderPlatformID,
 		"attempts": gorm.Expr("attempts + 1"),
 	}).Error
 	if err != nil {

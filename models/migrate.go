@@ -24,6 +24,18 @@ func migrations() []*gormigrate.Migration {
 					"fulfillments", "line_items", "orders", "customers", "shops")
 			},
 		},
+		{
+			ID: "202611220002_privacy",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&v2Delivery{}, &v2AuditLog{}, &v2DataExport{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Migrator().DropTable("data_exports", "audit_logs"); err != nil {
+					return err
+				}
+				return tx.Migrator().DropColumn(&v2Delivery{}, "order_platform_id")
+			},
+		},
 	}
 }
 

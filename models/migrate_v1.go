@@ -240,3 +240,37 @@ type v1Trigger struct {
 }
 
 func (v1Trigger) TableName() string { return "triggers" }
+
+// Frozen copies for migration 202611220002: the order a delivery changed,
+// the audit log and customer data exports.
+type v2Delivery struct {
+	ID              uint64 `gorm:"primaryKey"`
+	OrderPlatformID int64  `gorm:"not null;default:0;index:ix_deliveries_order"`
+}
+
+func (v2Delivery) TableName() string { return "deliveries" }
+
+type v2AuditLog struct {
+	ID        uint64 `gorm:"primaryKey"`
+	ShopID    uint64 `gorm:"not null;index"`
+	Action    string `gorm:"size:64;not null"`
+	Subject   string `gorm:"size:128;not null;default:''"`
+	Rows      int64  `gorm:"not null;default:0"`
+	Detail    string `gorm:"size:4096;not null;default:''"`
+	CreatedAt time.Time
+}
+
+func (v2AuditLog) TableName() string { return "audit_logs" }
+
+type v2DataExport struct {
+	ID                 uint64 `gorm:"primaryKey"`
+	ShopID             uint64 `gorm:"not null;uniqueIndex:ux_data_exports_request"`
+	RequestKey         string `gorm:"size:255;not null;uniqueIndex:ux_data_exports_request"`
+	CustomerPlatformID int64  `gorm:"not null;default:0"`
+	Status             string `gorm:"size:16;not null;default:'pending'"`
+	Export             []byte
+	CreatedAt          time.Time
+	CompletedAt        *time.Time
+}
+
+func (v2DataExport) TableName() string { return "data_exports" }

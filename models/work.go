@@ -15,24 +15,27 @@ const (
 // ShopID is resolved when the delivery is processed (intake does one INSERT
 // and nothing else).
 type Delivery struct {
-	ID           uint64 `gorm:"primaryKey"`
-	Platform     string `gorm:"size:32;not null;uniqueIndex:ux_deliveries_event"`
-	ShopDomain   string `gorm:"size:255;not null;uniqueIndex:ux_deliveries_event"`
-	Topic        string `gorm:"size:128;not null;uniqueIndex:ux_deliveries_event"`
-	EventID      string `gorm:"size:255;not null;uniqueIndex:ux_deliveries_event"`
-	ShopID       uint64 `gorm:"not null;default:0;index"`
-	WebhookID    string `gorm:"size:255;not null;default:''"`
-	APIVersion   string `gorm:"size:16;not null;default:''"`
-	TriggeredAt  *time.Time
-	Body         []byte
-	Status       string     `gorm:"size:16;not null;default:'received';index:ix_deliveries_pending,priority:1"`
-	Error        string     `gorm:"size:4096;not null;default:''"`
-	Attempts     int        `gorm:"not null;default:0"`
-	DispatchedAt *time.Time `gorm:"index:ix_deliveries_pending,priority:2"`
-	ProcessedAt  *time.Time
-	ReceivedAt   time.Time `gorm:"not null"`
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID         uint64 `gorm:"primaryKey"`
+	Platform   string `gorm:"size:32;not null;uniqueIndex:ux_deliveries_event"`
+	ShopDomain string `gorm:"size:255;not null;uniqueIndex:ux_deliveries_event"`
+	Topic      string `gorm:"size:128;not null;uniqueIndex:ux_deliveries_event"`
+	EventID    string `gorm:"size:255;not null;uniqueIndex:ux_deliveries_event"`
+	ShopID     uint64 `gorm:"not null;default:0;index"`
+	// OrderPlatformID is the order the delivery changed (0 if none), set
+	// when processed, so an order's timeline lists its deliveries.
+	OrderPlatformID int64  `gorm:"not null;default:0;index:ix_deliveries_order"`
+	WebhookID       string `gorm:"size:255;not null;default:''"`
+	APIVersion      string `gorm:"size:16;not null;default:''"`
+	TriggeredAt     *time.Time
+	Body            []byte
+	Status          string     `gorm:"size:16;not null;default:'received';index:ix_deliveries_pending,priority:1"`
+	Error           string     `gorm:"size:4096;not null;default:''"`
+	Attempts        int        `gorm:"not null;default:0"`
+	DispatchedAt    *time.Time `gorm:"index:ix_deliveries_pending,priority:2"`
+	ProcessedAt     *time.Time
+	ReceivedAt      time.Time `gorm:"not null"`
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Trigger kinds: what flows subscribe to. Triggers come from the normalized
