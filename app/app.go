@@ -63,6 +63,7 @@ type App struct {
 	queue   *asynq.Client
 	mini    *miniredis.Miniredis
 	proc    *jobs.Processor
+	retain  *jobs.Retention
 	runner  *jobs.TriggerRunner
 	disp    *jobs.Dispatcher
 	router  *gin.Engine
@@ -120,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		HTTPClient: opts.HTTPClient,
 	})
 	platforms := map[string]commerce.Webhooks{models.PlatformShopify: a.shopify}
-	flows := jobs.NewFlows(opts.Flows...)
+	flows := jobs.NewFlows(append(jobs.PrivacyFlows(a.store, a.log), opts.Flows...)...)
 	dcfg := opts.Dispatcher
 	if dcfg.Interval == 0 {
 		dcfg.Interval = cfg.DispatchInterval
@@ -128,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.disp = jobs.NewDispatcher(a.store, a.queue, flows, dcfg, a.log)
 	a.proc = jobs.NewProcessor(a.store, platforms, a.log, a.disp.Wake)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
+	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)
 	a.router = a.routes()
 	return a, nil
 }
@@ -201,8 +203,9 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 			}
 			return fmt.Errorf("start workers: %w", err)
 		}
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); a.disp.Run(ctx) }()
+		go func() { defer wg.Done(); a.retain.Run(ctx) }()
 	}
 	if srv != nil {
 		if ready != nil {
