@@ -32,12 +32,14 @@ func (a *App) apiRoutes(r *gin.Engine) {
 // App Bridge fetches a fresh token and retries.
 func (a *App) sessionAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if !ok || raw == "" {
+		// The scheme is case-insensitive (RFC 9110 §11.1).
+		scheme, raw, _ := strings.Cut(strings.TrimSpace(c.GetHeader("Authorization")), " ")
+		raw = strings.TrimSpace(raw)
+		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
 			unauthorized(c, "missing session token")
 			return
 		}
-		domain, err := a.shopify.VerifySessionToken(strings.TrimSpace(raw))
+		domain, err := a.shopify.VerifySessionToken(raw)
 		if err != nil {
 			unauthorized(c, "invalid session token")
 			return
