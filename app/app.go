@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -50,7 +51,31 @@ type Options struct {
 	ListenHost string
 	// Now is the clock for install timestamps (tests); nil → time.Now.
 	Now func() time.Time
+	// OpsListen makes the worker role listen on Port too, serving only
+	// /healthz, /readyz and /metrics, so workers can be probed and scraped.
+	// serve sets it; tests leave it off so parallel workers need no port.
+	OpsListen bool
+	// DrainDelay is how long Run keeps serving after ctx ends, with /readyz
+	// answering 503, before it stops accepting: the time a load balancer
+	// needs to take the instance out of rotation (0: close at once).
+	DrainDelay time.Duration
 }
+
+// Redis timeouts for every asynq connection: short, so a Redis that hangs
+// (black-holed, not refusing) stalls the dispatcher, /readyz or /metrics
+// for under a second instead of go-redis's default 3 s per call. The
+// intake never talks to Redis at all.
+const (
+	redisDialTimeout = 500 * time.Millisecond
+	redisIOTimeout   = 500 * time.Millisecond
+)
+
+// Shutdown budgets. Together (plus Options.DrainDelay) they fit in the
+// 30 s a container orchestrator gives a process after SIGTERM.
+const (
+	httpDrainTimeout = 10 * time.Second // requests are short: webhooks, admin API
+	taskDrainTimeout = 15 * time.Second // asynq pushes unfinished tasks back to Redis
+)
 
 // App is a wired Doorstep.
 type App struct {
@@ -61,6 +86,8 @@ type App struct {
 	shopify *shopify.Client
 	redis   asynq.RedisConnOpt
 	queue   *asynq.Client
+	insp    *asynq.Inspector
+	metrics *metrics
 	mini    *miniredis.Miniredis
 	proc    *jobs.Processor
 	retain  *jobs.Retention
@@ -71,6 +98,8 @@ type App struct {
 	now     func() time.Time
 
 	closeOnce sync.Once
+	// draining is set when shutdown starts: /readyz answers 503.
+	draining atomic.Bool
 }
 
 // New wires everything and migrates the database.
@@ -113,7 +142,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, &config.Error{Var: "REDIS_URL", Reason: err.Error()}
 		}
 	}
+	a.redis = withRedisTimeouts(a.redis)
 	a.queue = asynq.NewClient(a.redis)
+	a.insp = asynq.NewInspector(a.redis)
+	a.metrics = newMetrics(a.insp)
 
 	a.shopify = shopify.New(shopify.Config{
 		APIKey: cfg.ShopifyAPIKey, APISecret: cfg.ShopifyAPISecret, APISecretPrevious: cfg.ShopifyAPISecretPrevious,
@@ -126,6 +158,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if dcfg.Interval == 0 {
 		dcfg.Interval = cfg.DispatchInterval
 	}
+	dcfg.Metrics = a.metrics.jobs
 	a.disp = jobs.NewDispatcher(a.store, a.queue, flows, dcfg, a.log)
 	a.proc = jobs.NewProcessor(a.store, platforms, a.log, a.disp.Wake)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
@@ -149,9 +182,11 @@ func (a *App) Dispatcher() *jobs.Dispatcher { return a.disp }
 // Processor exposes the delivery processor (tests call it directly).
 func (a *App) Processor() *jobs.Processor { return a.proc }
 
-// Close releases the pools. Run calls it on the way out.
+// Close releases the pools. Run calls it on the way out, after HTTP and
+// the workers have stopped using them.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
+		_ = a.insp.Close()
 		_ = a.queue.Close()
 		if a.mini != nil {
 			a.mini.Close()
@@ -161,12 +196,21 @@ func (a *App) Close() {
 }
 
 // Run serves role until ctx ends: web (HTTP), worker (asynq server and
-// dispatcher) or all. On the way out it stops accepting, drains HTTP,
-// lets in-flight tasks finish, then closes the pools.
+// dispatcher; with Options.OpsListen, the ops endpoints) or all. On the way
+// out, in this order: /readyz turns 503 and the workers stop taking new
+// tasks; after Options.DrainDelay the listener closes and in-flight
+// requests finish (their contexts are not tied to ctx, so a request
+// already inside is answered, never cut into a 5xx); the dispatcher stops;
+// in-flight tasks finish; then the pools close. ready, if set, is called
+// once serving with the address listened on ("" when nothing listens).
 func (a *App) Run(ctx context.Context, role string, ready func(addr string)) error {
 	defer a.Close()
+	// runCtx also ends when the listener fails, so the dispatcher stops
+	// then too.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
 	if a.mini != nil {
-		go a.driveMiniredisClock(ctx)
+		go a.driveMiniredisClock(runCtx)
 	}
 	var (
 		wg      sync.WaitGroup
@@ -174,10 +218,20 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		ln      net.Listener
 		workers *asynq.Server
 		errc    = make(chan error, 2)
+		handler http.Handler
 	)
+	switch {
+	case role == RoleWeb || role == RoleAll:
+		handler = a.router
+	case a.opts.OpsListen:
+		handler = a.opsRouter()
+	}
 	// Listen first: a taken port must fail before any worker starts.
-	if role == RoleWeb || role == RoleAll {
-		srv = &http.Server{Addr: fmt.Sprintf("%s:%d", a.opts.ListenHost, a.cfg.Port), Handler: a.router, ReadHeaderTimeout: 10 * time.Second}
+	if handler != nil {
+		srv = &http.Server{
+			Addr: fmt.Sprintf("%s:%d", a.opts.ListenHost, a.cfg.Port), Handler: handler,
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		}
 		var err error
 		if ln, err = net.Listen("tcp", srv.Addr); err != nil {
 			return fmt.Errorf("listen on %s: %w", srv.Addr, err)
@@ -187,15 +241,14 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		workers = asynq.NewServer(a.redis, asynq.Config{
 			Concurrency:     10,
 			Queues:          jobs.Queues,
-			ShutdownTimeout: 25 * time.Second,
+			ShutdownTimeout: taskDrainTimeout,
 			Logger:          asynqLogger{a.log},
 			LogLevel:        asynq.WarnLevel,
-			ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-				id, _ := asynq.GetTaskID(ctx)
-				a.log.Warn("task failed", "task_type", t.Type(), "task_id", id, "err", err)
-			}),
 		})
 		mux := asynq.NewServeMux()
+		// Logs and measures every task (failures included: it replaces an
+		// ErrorHandler).
+		mux.Use(jobs.TaskMiddleware(a.log, a.metrics.jobs))
 		jobs.Register(mux, a.proc, a.runner)
 		if err := workers.Start(mux); err != nil {
 			if ln != nil {
@@ -204,39 +257,93 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 			return fmt.Errorf("start workers: %w", err)
 		}
 		wg.Add(2)
-		go func() { defer wg.Done(); a.disp.Run(ctx) }()
-		go func() { defer wg.Done(); a.retain.Run(ctx) }()
+		go func() { defer wg.Done(); a.disp.Run(runCtx) }()
+		go func() { defer wg.Done(); a.retain.Run(runCtx) }()
 	}
 	if srv != nil {
-		if ready != nil {
-			ready(ln.Addr().String())
-		}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
-	} else if ready != nil {
-		ready("")
+	}
+	if ready != nil {
+		addr := "" // a worker without OpsListen listens nowhere
+		if ln != nil {
+			addr = ln.Addr().String()
+		}
+		ready(addr)
 	}
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	a.log.Info("shutting down")
+	a.log.Info("shutting down", "role", role)
+	a.draining.Store(true)
+	if workers != nil {
+		workers.Stop() // no new tasks; the running ones go on
+	}
 	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if a.opts.DrainDelay > 0 && runErr == nil {
+			select {
+			case <-time.After(a.opts.DrainDelay):
+			case runErr = <-errc:
+			}
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
 		if err := srv.Shutdown(sctx); err != nil {
-			a.log.Warn("http shutdown", "err", err)
+			a.log.Warn("http shutdown: requests still running were cut", "err", err)
 		}
 		cancel()
 	}
+	cancelRun()
 	wg.Wait()
 	if workers != nil {
 		workers.Shutdown()
 	}
+	a.log.Info("stopped", "role", role)
 	return runErr
+}
+
+// withRedisTimeouts sets the short dial/read/write timeouts on whatever
+// ParseRedisURI returned, unless the URI already chose some.
+func withRedisTimeouts(o asynq.RedisConnOpt) asynq.RedisConnOpt {
+	set := func(dial, read, write *time.Duration) {
+		if *dial == 0 {
+			*dial = redisDialTimeout
+		}
+		if *read == 0 {
+			*read = redisIOTimeout
+		}
+		if *write == 0 {
+			*write = redisIOTimeout
+		}
+	}
+	switch v := o.(type) {
+	case asynq.RedisClientOpt:
+		set(&v.DialTimeout, &v.ReadTimeout, &v.WriteTimeout)
+		return v
+	case *asynq.RedisClientOpt:
+		c := *v
+		set(&c.DialTimeout, &c.ReadTimeout, &c.WriteTimeout)
+		return c
+	case asynq.RedisFailoverClientOpt:
+		set(&v.DialTimeout, &v.ReadTimeout, &v.WriteTimeout)
+		return v
+	case *asynq.RedisFailoverClientOpt:
+		c := *v
+		set(&c.DialTimeout, &c.ReadTimeout, &c.WriteTimeout)
+		return c
+	case asynq.RedisClusterClientOpt:
+		set(&v.DialTimeout, &v.ReadTimeout, &v.WriteTimeout)
+		return v
+	case *asynq.RedisClusterClientOpt:
+		c := *v
+		set(&c.DialTimeout, &c.ReadTimeout, &c.WriteTimeout)
+		return c
+	}
+	return o
 }
 
 // driveMiniredisClock: miniredis has no clock of its own, so TTLs (asynq's

@@ -1,9 +1,15 @@
 package app
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,14 +19,35 @@ import (
 	"github.com/doorstep/doorstep/models"
 )
 
+// intakeTimeout bounds the intake's one INSERT on PostgreSQL, so a
+// database that is down or stalled answers 503 within 2 s (reading the body
+// and answering fit in the rest) instead of holding Shopify's connection
+// until its own timeout. Not on SQLite: a local file is never "down", and
+// its one connection is shared with the workers, so a write may queue
+// behind theirs for a while (busy_timeout bounds that).
+const intakeTimeout = 1500 * time.Millisecond
+
 // handleShopifyWebhook is the intake, in order: size cap → signature (401,
 // nothing stored) → one INSERT (a duplicate answers 200 at once) → 200.
 // Parsing, upserts and triggers happen in delivery:process, so the ack waits
 // on one database write and never on Redis.
 func (a *App) handleShopifyWebhook() gin.HandlerFunc {
 	max := a.cfg.WebhookMaxBytes
+	timeout := time.Duration(0)
+	if models.IsPostgres(a.db) {
+		timeout = intakeTimeout
+	}
 	return func(c *gin.Context) {
+		start := time.Now()
+		topic, verified := c.GetHeader("X-Shopify-Topic"), false
+		outcome := outcomeError
+		defer func() {
+			a.metrics.deliveries.WithLabelValues(webhookTopic(topic, verified), outcome).Inc()
+			a.metrics.ack.WithLabelValues(strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+		}()
+		c.Set(logShop, c.GetHeader("X-Shopify-Shop-Domain"))
 		if c.Request.ContentLength > max {
+			outcome = outcomeTooLarge
 			apiError(c, http.StatusRequestEntityTooLarge, "too_large", "webhook body exceeds WEBHOOK_MAX_BYTES")
 			return
 		}
@@ -28,23 +55,29 @@ func (a *App) handleShopifyWebhook() gin.HandlerFunc {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
+				outcome = outcomeTooLarge
 				apiError(c, http.StatusRequestEntityTooLarge, "too_large", "webhook body exceeds WEBHOOK_MAX_BYTES")
 				return
 			}
+			outcome = outcomeBadRequest
 			apiError(c, http.StatusBadRequest, "bad_body", "could not read the body")
 			return
 		}
 		meta, err := a.shopify.VerifyWebhook(c.Request.Header, body)
 		if errors.Is(err, commerce.ErrBadSignature) {
-			a.log.Warn("webhook rejected: bad signature", "shop", c.GetHeader("X-Shopify-Shop-Domain"),
-				"topic", c.GetHeader("X-Shopify-Topic"))
+			outcome = outcomeBadSignature
+			a.reqLog(c).Warn("webhook rejected: bad signature", "shop", c.GetHeader("X-Shopify-Shop-Domain"),
+				"topic", topic)
 			apiError(c, http.StatusUnauthorized, "bad_signature", "HMAC signature does not verify")
 			return
 		}
 		if err != nil {
+			outcome = outcomeBadRequest
 			apiError(c, http.StatusBadRequest, "bad_headers", err.Error())
 			return
 		}
+		topic, verified = meta.Topic, true
+		c.Set(logShop, meta.ShopDomain)
 		d := &models.Delivery{
 			Platform: models.PlatformShopify, ShopDomain: meta.ShopDomain, Topic: meta.Topic, EventID: meta.EventID,
 			WebhookID: meta.WebhookID, APIVersion: meta.APIVersion, Body: body, ReceivedAt: time.Now().UTC(),
@@ -52,20 +85,67 @@ func (a *App) handleShopifyWebhook() gin.HandlerFunc {
 		}
 		if !handledTopic(meta.Topic) {
 			d.Status, d.Error = models.DeliveryIgnored, "unhandled topic"
-			a.log.Info("webhook of an unhandled topic stored as ignored", "shop", meta.ShopDomain, "topic", meta.Topic)
+			a.reqLog(c).Info("webhook of an unhandled topic stored as ignored", "shop", meta.ShopDomain, "topic", meta.Topic)
 		}
-		inserted, err := a.store.InsertDelivery(c.Request.Context(), d)
+		ictx, cancel := c.Request.Context(), context.CancelFunc(func() {})
+		if timeout > 0 {
+			ictx, cancel = context.WithTimeout(ictx, timeout)
+		}
+		inserted, err := a.store.InsertDelivery(ictx, d)
+		cancel()
 		if err != nil {
-			// Shopify retries on 5xx; nothing was stored.
-			a.log.Error("store delivery", "shop", meta.ShopDomain, "topic", meta.Topic, "err", err)
+			// Nothing was stored; Shopify retries on any non-2xx. 503 says
+			// "try again" (the database is down or slow); 500 is a row the
+			// database refused, which needs a person.
+			if unavailable(err) {
+				outcome = outcomeUnavailable
+				a.reqLog(c).Error("store delivery: database unavailable", "shop", meta.ShopDomain, "topic", meta.Topic, "err", err)
+				apiError(c, http.StatusServiceUnavailable, "unavailable", "the database is unavailable; retry later")
+				return
+			}
+			a.reqLog(c).Error("store delivery", "shop", meta.ShopDomain, "topic", meta.Topic, "err", err)
 			apiError(c, http.StatusInternalServerError, "internal", "internal error")
 			return
 		}
-		if inserted && d.Status == models.DeliveryReceived {
+		if !inserted {
+			outcome = outcomeDuplicate
+			c.Status(http.StatusOK)
+			return
+		}
+		outcome = outcomeAccepted
+		c.Set(logDelivery, d.ID)
+		if a.log.Enabled(c.Request.Context(), slog.LevelDebug) {
+			a.reqLog(c).Debug("webhook stored", "shop", meta.ShopDomain, "topic", meta.Topic, "delivery", d.ID)
+		}
+		if d.Status == models.DeliveryReceived {
 			a.disp.Wake()
 		}
 		c.Status(http.StatusOK)
 	}
+}
+
+// unavailable tells a database that is down, unreachable, overloaded or
+// too slow (worth a retry) from one that refused the row.
+func unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var state interface{ SQLState() string }
+	if errors.As(err, &state) {
+		switch code := state.SQLState(); {
+		case strings.HasPrefix(code, "08"), // connection exception
+			strings.HasPrefix(code, "53"), // insufficient resources (too many connections, disk full)
+			strings.HasPrefix(code, "57"), // operator intervention (shutdown, terminated, query canceled)
+			strings.HasPrefix(code, "40"), // serialization failure, deadlock
+			code == "3D000":               // the database does not exist (dropped)
+			return true
+		}
+		return false
+	}
+	// No SQLSTATE: the error came from the network or the driver, not from
+	// the database's judgement of the row.
+	return true
 }
 
 func parseTime(s string) *time.Time {

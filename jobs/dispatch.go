@@ -24,6 +24,8 @@ type DispatcherConfig struct {
 	RedispatchAfter time.Duration // re-enqueue work still pending this long after dispatch (default 1 min)
 	TriggerTTL      time.Duration // expire triggers nobody subscribed to after this (default 7 days)
 	Batch           int           // rows per round (default 500)
+	// Metrics, if set, records the dispatch lag.
+	Metrics *Metrics
 }
 
 // Dispatcher moves pending work from the database to asynq: deliveries not
@@ -130,6 +132,7 @@ func (d *Dispatcher) dispatchDeliveries(ctx context.Context) (int, error) {
 		}
 		done = append(done, id)
 	}
+	d.cfg.Metrics.observeDeliveryLag(ctx, d.store, done, now)
 	if err := d.store.MarkDeliveriesDispatched(ctx, done, now); err != nil {
 		return len(done), err
 	}
@@ -152,6 +155,7 @@ func (d *Dispatcher) dispatchTriggers(ctx context.Context) (int, error) {
 		}
 		done = append(done, t.ID)
 	}
+	d.cfg.Metrics.observeTriggerLag(ts, len(done), now)
 	if err := d.store.MarkTriggersDispatched(ctx, done, now); err != nil {
 		return len(done), err
 	}

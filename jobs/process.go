@@ -71,6 +71,9 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		return 0, nil // already processed, failed or ignored
 	}
 	log := p.log.With("delivery", d.ID, "shop", d.ShopDomain, "topic", d.Topic)
+	if id, ok := asynq.GetTaskID(ctx); ok {
+		log = log.With("task_id", id)
+	}
 
 	platform, ok := p.platforms[d.Platform]
 	if !ok {

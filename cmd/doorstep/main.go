@@ -13,6 +13,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+	// Time zone data inside the binary: the distroless image has no
+	// /usr/share/zoneinfo, and shops' time zones (quiet hours, reports) need it.
+	_ "time/tzdata"
 
 	"github.com/doorstep/doorstep/app"
 	"github.com/doorstep/doorstep/config"
@@ -85,11 +89,16 @@ the worker role processes deliveries and runs the flows. "all" runs both in one 
 Configuration comes from environment variables (see README.md); a bad value stops the
 process with a message naming the variable.`, stdout)
 	role := fs.String("role", app.RoleAll, "web, worker or all")
+	drainDelay := fs.Duration("drain-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before closing "+
+		"the listener, so a load balancer stops routing here first (e.g. 5s; 0: close at once)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *role != app.RoleWeb && *role != app.RoleWorker && *role != app.RoleAll {
 		return fmt.Errorf("--role must be web, worker or all, got %q", *role)
+	}
+	if *drainDelay < 0 || *drainDelay > time.Minute {
+		return fmt.Errorf("--drain-delay must be between 0 and 1m, got %s", *drainDelay)
 	}
 	cfg, err := config.Load(getenv)
 	if err == nil {
@@ -106,7 +115,8 @@ process with a message naming the variable.`, stdout)
 		log.Warn("DATABASE_URL is empty: using the SQLite file " + cfg.SQLitePath + " (single-node installs)")
 	}
 	log.Info("starting", "role", *role, "config", cfg.String())
-	a, err := app.New(ctx, cfg, app.Options{Log: log})
+	// A worker listens too, for /healthz, /readyz and /metrics only.
+	a, err := app.New(ctx, cfg, app.Options{Log: log, OpsListen: true, DrainDelay: *drainDelay})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,149 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/doorstep/doorstep/models"
+)
+
+// Task results, the result label of doorstep_task_results_total.
+const (
+	ResultOK      = "ok"
+	ResultError   = "error"   // failed; asynq retries it
+	ResultSkipped = "skipped" // failed for good (asynq.SkipRetry): no retry
+)
+
+// Metrics are the background side's Prometheus series. Build them once
+// with NewMetrics on the app's registry and pass them by constructor
+// (DispatcherConfig.Metrics, TaskMiddleware); a nil *Metrics records
+// nothing.
+type Metrics struct {
+	// DispatchLag: how long work waited in the database before its first
+	// hand-over to asynq (work = delivery | trigger; a trigger counts from
+	// when it became due).
+	DispatchLag *prometheus.HistogramVec
+	// TaskResults counts finished task runs by type and result.
+	TaskResults *prometheus.CounterVec
+	// TaskDuration: how long one run of a task took, by type.
+	TaskDuration *prometheus.HistogramVec
+}
+
+// NewMetrics creates the series and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		DispatchLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "doorstep", Name: "dispatch_lag_seconds",
+			Help:    "Time from a delivery's receipt (or a trigger's due time) to its first hand-over to the queue.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"work"}),
+		TaskResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "doorstep", Name: "task_results_total",
+			Help: "Task runs by type and result (ok, error: will retry, skipped: failed for good).",
+		}, []string{"type", "result"}),
+		TaskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "doorstep", Name: "task_duration_seconds",
+			Help:    "Duration of one task run, by type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"type"}),
+	}
+	reg.MustRegister(m.DispatchLag, m.TaskResults, m.TaskDuration)
+	return m
+}
+
+// TaskMiddleware logs and measures every task run (mux.Use): one log line
+// per failure (warn) or success (debug) with task_type and task_id, the
+// result counter and the duration histogram. m may be nil.
+func TaskMiddleware(log *slog.Logger, m *Metrics) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) (err error) {
+			start := time.Now()
+			id, _ := asynq.GetTaskID(ctx)
+			defer func() {
+				if p := recover(); p != nil {
+					// asynq turns the panic into a retried error; count it so.
+					err = fmt.Errorf("panic: %v", p)
+					m.observeTask(t.Type(), ResultError, time.Since(start))
+					log.Error("task panicked", "task_type", t.Type(), "task_id", id, "err", err)
+					panic(p)
+				}
+			}()
+			err = next.ProcessTask(ctx, t)
+			took := time.Since(start)
+			switch {
+			case err == nil:
+				m.observeTask(t.Type(), ResultOK, took)
+				log.Debug("task done", "task_type", t.Type(), "task_id", id, "ms", took.Milliseconds())
+			case errors.Is(err, asynq.SkipRetry):
+				m.observeTask(t.Type(), ResultSkipped, took)
+				log.Warn("task failed for good", "task_type", t.Type(), "task_id", id, "ms", took.Milliseconds(), "err", err)
+			default:
+				m.observeTask(t.Type(), ResultError, took)
+				retried, _ := asynq.GetRetryCount(ctx)
+				maxRetry, _ := asynq.GetMaxRetry(ctx)
+				log.Warn("task failed", "task_type", t.Type(), "task_id", id, "retried", retried, "max_retry", maxRetry,
+					"ms", took.Milliseconds(), "err", err)
+			}
+			return err
+		})
+	}
+}
+
+func (m *Metrics) observeTask(typ, result string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.TaskResults.WithLabelValues(typ, result).Inc()
+	m.TaskDuration.WithLabelValues(typ).Observe(took.Seconds())
+}
+
+// observeDeliveryLag records the dispatch lag of the deliveries among ids
+// that were never dispatched before (a re-dispatch is not a new lag). It
+// costs one indexed read per round, and only when metrics are on.
+func (m *Metrics) observeDeliveryLag(ctx context.Context, store *models.Store, ids []uint64, now time.Time) {
+	if m == nil || len(ids) == 0 {
+		return
+	}
+	var received []time.Time
+	err := store.DB().WithContext(ctx).Model(&models.Delivery{}).
+		Where("id IN ? AND dispatched_at IS NULL", ids).Pluck("received_at", &received).Error
+	if err != nil {
+		return // a metric is not worth failing the round for
+	}
+	h := m.DispatchLag.WithLabelValues("delivery")
+	for _, r := range received {
+		h.Observe(nonNegative(now.Sub(r)).Seconds())
+	}
+}
+
+// observeTriggerLag records the lag of triggers dispatched for the first
+// time, counted from when they became due (or were written, if later).
+func (m *Metrics) observeTriggerLag(ts []models.Trigger, n int, now time.Time) {
+	if m == nil {
+		return
+	}
+	h := m.DispatchLag.WithLabelValues("trigger")
+	for _, t := range ts[:n] {
+		if t.DispatchedAt != nil {
+			continue
+		}
+		from := t.DueAt
+		if t.CreatedAt.After(from) {
+			from = t.CreatedAt
+		}
+		h.Observe(nonNegative(now.Sub(from)).Seconds())
+	}
+}
+
+func nonNegative(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
