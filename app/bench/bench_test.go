@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorstep/doorstep/integrations/shopify"
+)
+
+func TestGenerator_SignedShopifyOrdersThatParse(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret"
+	g := NewGenerator(benchShop, secret, "0a1b2c3d")
+	sh := shopify.New(shopify.Config{APIKey: "k", APISecret: secret})
+	seenEvents, seenOrders := map[string]bool{}, map[int64]bool{}
+	for i := 0; i < 60; i++ {
+		r := g.Next()
+		if !json.Valid(r.Body) {
+			t.Fatalf("request %d: body is not JSON: %s", i, r.Body)
+		}
+		if seenEvents[r.EventID] || seenOrders[r.Order] {
+			t.Fatalf("request %d repeats an event id or order: %s %d", i, r.EventID, r.Order)
+		}
+		seenEvents[r.EventID], seenOrders[r.Order] = true, true
+		h := http.Header{}
+		h.Set("X-Shopify-Hmac-Sha256", r.HMAC)
+		h.Set("X-Shopify-Topic", r.Topic)
+		h.Set("X-Shopify-Shop-Domain", benchShop)
+		h.Set("X-Shopify-Event-Id", r.EventID)
+		h.Set("X-Shopify-Webhook-Id", r.WebhookID)
+		h.Set("X-Shopify-API-Version", "2026-07")
+		h.Set("X-Shopify-Triggered-At", r.TriggeredAt)
+		if _, err := sh.VerifyWebhook(h, r.Body); err != nil {
+			t.Fatalf("request %d: signature: %v", i, err)
+		}
+		evs, err := sh.ParseWebhook(r.Topic, r.Body)
+		if err != nil {
+			t.Fatalf("request %d (%s): parse: %v", i, r.Topic, err)
+		}
+		var got int64
+		for _, ev := range evs {
+			if ev.Order != nil {
+				got = ev.Order.PlatformID
+				if len(ev.Order.LineItems) == 0 {
+					t.Fatalf("request %d: order without line items", i)
+				}
+			}
+		}
+		if got != r.Order {
+			t.Fatalf("request %d: parsed order %d, want %d", i, got, r.Order)
+		}
+	}
+}
+
+// TestRun_TinyBench_LedgerBalancesAndThreePhasesReported runs the whole
+// bench, small, against the local PostgreSQL (DATABASE_URL or the default)
+// and a throwaway redis-server.
+func TestRun_TinyBench_LedgerBalancesAndThreePhasesReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the app on real PostgreSQL and Redis")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		Clients: 2, Duration: time.Second, Rate: 40, Dup: 0.2,
+		DatabaseURL: os.Getenv("DATABASE_URL"), Progress: &progress, DrainTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	if rep.Void() {
+		t.Fatalf("ledger does not balance: %v\n%s", rep.Ledger.Problems, progress.String())
+	}
+	if rep.Ack == nil || rep.Drain == nil || rep.Mixed == nil {
+		t.Fatalf("phases missing: ack %v drain %v mixed %v", rep.Ack != nil, rep.Drain != nil, rep.Mixed != nil)
+	}
+	l := rep.Ledger
+	if l.Sent == 0 || l.Sent != l.Acked+l.Rejected || l.Dups == 0 {
+		t.Errorf("ledger: sent %d acked %d rejected %d dups %d", l.Sent, l.Acked, l.Rejected, l.Dups)
+	}
+	if l.Rows != l.AckedDistinct || l.Orders != l.Rows || int64(l.TasksSucceeded) < l.Rows || l.BaseRows != l.BaseAckedDistinct {
+		t.Errorf("ledger: rows %d acked distinct %d orders %d tasks %d baseline rows %d/%d",
+			l.Rows, l.AckedDistinct, l.Orders, l.TasksSucceeded, l.BaseRows, l.BaseAckedDistinct)
+	}
+	if rep.Mixed.Tally.Sent != 40 {
+		t.Errorf("mixed sent %d, want 40 (rate × duration)", rep.Mixed.Tally.Sent)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	for _, want := range []string{"ledger balanced", "Phase 1, ack only", "Phase 2, drain", "Phase 3, mixed", "AMD", "baseline"} {
+		if want == "AMD" {
+			want = rep.Machine.CPU
+		}
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+	if !strings.Contains(progress.String(), "dropped") {
+		t.Errorf("bench database not dropped:\n%s", progress.String())
+	}
+}
