@@ -118,21 +118,21 @@ func (d *Dispatcher) enqueue(ctx context.Context, task *asynq.Task, opts []asynq
 
 func (d *Dispatcher) dispatchDeliveries(ctx context.Context) (int, error) {
 	now := d.now()
-	ids, err := d.store.PendingDeliveryIDs(ctx, now.Add(-d.cfg.RedispatchAfter), d.cfg.Batch)
+	pending, err := d.store.PendingDeliveries(ctx, now.Add(-d.cfg.RedispatchAfter), d.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}
-	done := make([]uint64, 0, len(ids))
+	done := make([]uint64, 0, len(pending))
 	var enqErr error
-	for _, id := range ids {
-		task, opts := NewDeliveryTask(id)
+	for _, p := range pending {
+		task, opts := NewDeliveryTask(p.ID, p.Attempts)
 		if err := d.enqueue(ctx, task, opts); err != nil {
-			enqErr = fmt.Errorf("enqueue delivery %d: %w", id, err)
+			enqErr = fmt.Errorf("enqueue delivery %d: %w", p.ID, err)
 			break
 		}
-		done = append(done, id)
+		done = append(done, p.ID)
 	}
-	d.cfg.Metrics.observeDeliveryLag(ctx, d.store, done, now)
+	d.cfg.Metrics.observeDeliveryLag(pending[:len(done)], now)
 	if err := d.store.MarkDeliveriesDispatched(ctx, done, now); err != nil {
 		return len(done), err
 	}
@@ -224,7 +224,7 @@ func (r *TriggerRunner) ProcessTask(ctx context.Context, task *asynq.Task) error
 	if err != nil {
 		return err
 	}
-	if t.Status == models.TriggerDone || t.Status == models.TriggerExpired {
+	if t.Status == models.TriggerDone || t.Status == models.TriggerExpired || t.Status == models.TriggerCancelled {
 		return nil
 	}
 	for _, fl := range r.flows.byKind[t.Kind] {

@@ -63,7 +63,7 @@ func TestDeliveryProcess_UnknownShopIgnored(t *testing.T) {
 	if _, err := s.InsertDelivery(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	task, _ := NewDeliveryTask(d.ID)
+	task, _ := NewDeliveryTask(d.ID, 0)
 	if err := p.ProcessTask(context.Background(), task); err != nil {
 		t.Fatal(err)
 	}

@@ -103,22 +103,17 @@ func (m *Metrics) observeTask(typ, result string, took time.Duration) {
 	m.TaskDuration.WithLabelValues(typ).Observe(took.Seconds())
 }
 
-// observeDeliveryLag records the dispatch lag of the deliveries among ids
-// that were never dispatched before (a re-dispatch is not a new lag). It
-// costs one indexed read per round, and only when metrics are on.
-func (m *Metrics) observeDeliveryLag(ctx context.Context, store *models.Store, ids []uint64, now time.Time) {
-	if m == nil || len(ids) == 0 {
+// observeDeliveryLag records the dispatch lag of deliveries dispatched for
+// the first time (a re-dispatch is not a new lag).
+func (m *Metrics) observeDeliveryLag(ds []models.PendingDelivery, now time.Time) {
+	if m == nil {
 		return
 	}
-	var received []time.Time
-	err := store.DB().WithContext(ctx).Model(&models.Delivery{}).
-		Where("id IN ? AND dispatched_at IS NULL", ids).Pluck("received_at", &received).Error
-	if err != nil {
-		return // a metric is not worth failing the round for
-	}
 	h := m.DispatchLag.WithLabelValues("delivery")
-	for _, r := range received {
-		h.Observe(nonNegative(now.Sub(r)).Seconds())
+	for _, d := range ds {
+		if d.DispatchedAt == nil {
+			h.Observe(nonNegative(now.Sub(d.ReceivedAt)).Seconds())
+		}
 	}
 }
 

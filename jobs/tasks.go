@@ -37,12 +37,15 @@ type DeliveryPayload struct {
 	DeliveryID uint64 `json:"delivery_id"`
 }
 
-// NewDeliveryTask builds the task for one stored delivery; its id is the
-// delivery id, so dispatching it twice while queued enqueues it once.
-func NewDeliveryTask(id uint64) (*asynq.Task, []asynq.Option) {
+// NewDeliveryTask builds the task for one stored delivery. Its id is the
+// delivery id and its attempt count: dispatching it twice while queued
+// enqueues it once, and a replay (attempts moved on) is not blocked by the
+// previous attempt's task still sitting in asynq's archive.
+func NewDeliveryTask(id uint64, attempts int) (*asynq.Task, []asynq.Option) {
 	b, _ := json.Marshal(DeliveryPayload{DeliveryID: id})
+	taskID := "delivery:" + strconv.FormatUint(id, 10) + ":" + strconv.Itoa(attempts)
 	return asynq.NewTask(TypeDeliveryProcess, b),
-		[]asynq.Option{asynq.TaskID("delivery:" + strconv.FormatUint(id, 10)), asynq.Queue(QueueIntake), asynq.MaxRetry(20)}
+		[]asynq.Option{asynq.TaskID(taskID), asynq.Queue(QueueIntake), asynq.MaxRetry(20)}
 }
 
 // TriggerPayload names the trigger to run.

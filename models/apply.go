@@ -62,7 +62,15 @@ func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, e
 	o.ShopID = shopID
 	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, o.PlatformID}, o,
 		func(x *Order) uint64 { return x.ID }, func(x *Order, id uint64) { x.ID = id },
-		func(p, n *Order) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) }, nil)
+		func(p, n *Order) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) },
+		func(p, n *Order) {
+			// A redacted order stays redacted whatever the platform sends later.
+			if p.RedactedAt != nil {
+				n.Email, n.Phone, n.Locale, n.StatusPageURL = "", "", "", ""
+				n.ShippingAddress = Address{}
+				n.RedactedAt = p.RedactedAt
+			}
+		})
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert order %d: %w", o.PlatformID, err)
 	}
@@ -262,7 +270,13 @@ func (tx *Tx) UpsertCustomer(shopID uint64, c *Customer) (prev *Customer, applie
 	c.ShopID = shopID
 	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, c.PlatformID}, c,
 		func(x *Customer) uint64 { return x.ID }, func(x *Customer, id uint64) { x.ID = id },
-		func(p, n *Customer) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) }, nil)
+		func(p, n *Customer) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) },
+		func(p, n *Customer) {
+			if p.RedactedAt != nil {
+				n.Email, n.Phone, n.FirstName, n.LastName, n.Locale = "", "", "", "", ""
+				n.RedactedAt = p.RedactedAt
+			}
+		})
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert customer %d: %w", c.PlatformID, err)
 	}

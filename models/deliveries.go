@@ -35,6 +35,27 @@ func (s *Store) Delivery(ctx context.Context, id uint64) (Delivery, error) {
 	return d, nil
 }
 
+// PendingDelivery is what the dispatcher needs to hand a delivery over.
+type PendingDelivery struct {
+	ID           uint64
+	Attempts     int
+	ReceivedAt   time.Time
+	DispatchedAt *time.Time
+}
+
+// PendingDeliveries lists deliveries that still need processing and were
+// never handed to the queue, or were handed over before dispatchedBefore.
+func (s *Store) PendingDeliveries(ctx context.Context, dispatchedBefore time.Time, limit int) ([]PendingDelivery, error) {
+	var out []PendingDelivery
+	err := s.db.WithContext(ctx).Model(&Delivery{}).Select("id", "attempts", "received_at", "dispatched_at").
+		Where("status = ? AND (dispatched_at IS NULL OR dispatched_at < ?)", DeliveryReceived, dispatchedBefore).
+		Order("id").Limit(limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return out, nil
+}
+
 // PendingDeliveryIDs lists deliveries that still need processing and were
 // never handed to the queue, or were handed over before dispatchedBefore
 // (Redis may have lost them: re-dispatching is harmless because the task id

@@ -36,6 +36,28 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropColumn(&v2Delivery{}, "order_platform_id")
 			},
 		},
+		{
+			// Indexes for the admin order list (newest first per shop) and for
+			// retention, which only looks at rows that still have a body.
+			ID: "202611220003_indexes",
+			Migrate: func(tx *gorm.DB) error {
+				for _, stmt := range []string{
+					"CREATE INDEX IF NOT EXISTS ix_orders_shop_created ON orders (shop_id, platform_created_at, id)",
+					"CREATE INDEX IF NOT EXISTS ix_deliveries_body_received ON deliveries (received_at) WHERE body IS NOT NULL",
+				} {
+					if err := tx.Exec(stmt).Error; err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Exec("DROP INDEX IF EXISTS ix_orders_shop_created").Error; err != nil {
+					return err
+				}
+				return tx.Exec("DROP INDEX IF EXISTS ix_deliveries_body_received").Error
+			},
+		},
 	}
 }
 

@@ -25,10 +25,6 @@ import (
 // must not be deleted.
 var ErrShopInstalled = errors.New("shop is installed")
 
-// triggerCancelled marks a trigger whose work was stopped (the shop
-// uninstalled). TODO(models): belongs beside the other statuses in work.go
-// as TriggerCancelled; the trigger runner should then skip it too.
-const triggerCancelled = "cancelled"
 
 // Trigger kinds an uninstall does not stop: the compliance obligations
 // outlive the install.
@@ -724,7 +720,7 @@ func (tx *Tx) CancelShopTriggers(shopID uint64) (map[string]int64, error) {
 	}
 	res := tx.db.Model(&Trigger{}).
 		Where("shop_id = ? AND status IN ? AND kind NOT IN ?", shopID, []string{TriggerPending, TriggerDispatched}, keepOnUninstall).
-		Update("status", triggerCancelled)
+		Update("status", TriggerCancelled)
 	if res.Error != nil {
 		return nil, fmt.Errorf("cancel triggers of shop %d: %w", shopID, res.Error)
 	}

@@ -286,3 +286,33 @@ func TestFulfillment_ScansBeforeFulfillmentAndLaterPayloadsKeepCarrierFacts(t *t
 		t.Fatalf("after a newer payload: status %s delivered %v eta %v; want delivered with both times kept", got.ShipmentStatus, got.DeliveredAt, got.EstimatedDeliveryAt)
 	}
 }
+
+func TestUpsertOrder_RedactedOrderStaysRedactedAfterNewerUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := modelstest.Store(t)
+	shop := installShop(t, s, "h.myshopify.com", models.Token{AccessToken: "x"})
+	t0 := time.Now().UTC().Truncate(time.Second)
+	o := order(70, t0, "paid")
+	o.Email, o.ShippingAddress.Address1, o.CustomerPlatformID = "gone@example.com", "1 Private Road", 700
+	if err := s.InTx(ctx, func(tx *models.Tx) error { _, _, err := tx.UpsertOrder(shop.ID, o); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedactCustomer(ctx, shop.ID, 700, "gone@example.com", "", []int64{70}); err != nil {
+		t.Fatal(err)
+	}
+	// The merchant edits the order afterwards: Shopify sends its (unredacted) state.
+	newer := order(70, t0.Add(time.Minute), "refunded")
+	newer.Email, newer.ShippingAddress.Address1, newer.CustomerPlatformID = "gone@example.com", "1 Private Road", 700
+	if err := s.InTx(ctx, func(tx *models.Tx) error { _, _, err := tx.UpsertOrder(shop.ID, newer); return err }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Order(ctx, shop.ID, 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != "" || got.ShippingAddress.Address1 != "" || got.RedactedAt == nil || got.FinancialStatus != "refunded" {
+		t.Fatalf("after a newer update: email %q address %q redacted %v status %s; want still redacted, status updated",
+			got.Email, got.ShippingAddress.Address1, got.RedactedAt, got.FinancialStatus)
+	}
+}

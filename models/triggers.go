@@ -59,7 +59,9 @@ func (s *Store) MarkTriggersDispatched(ctx context.Context, ids []uint64, at tim
 
 // MarkTriggerDone records that every subscriber of the trigger finished.
 func (s *Store) MarkTriggerDone(ctx context.Context, id uint64) error {
-	return s.db.WithContext(ctx).Model(&Trigger{}).Where("id = ?", id).Update("status", TriggerDone).Error
+	// A cancellation that landed while the flows ran stands.
+	return s.db.WithContext(ctx).Model(&Trigger{}).Where("id = ? AND status <> ?", id, TriggerCancelled).
+		Update("status", TriggerDone).Error
 }
 
 // Trigger returns one trigger, or ErrNotFound.

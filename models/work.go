@@ -58,6 +58,7 @@ const (
 	TriggerDispatched = "dispatched" // handed to the flow tasks; re-dispatched if not done in time
 	TriggerDone       = "done"       // every subscriber finished
 	TriggerExpired    = "expired"    // nobody subscribed in time
+	TriggerCancelled  = "cancelled"  // its work was stopped (the shop uninstalled)
 )
 
 // Trigger is one consequence of a state change, unique on (shop, kind,
