@@ -25,7 +25,6 @@ import (
 // must not be deleted.
 var ErrShopInstalled = errors.New("shop is installed")
 
-
 // Trigger kinds an uninstall does not stop: the compliance obligations
 // outlive the install.
 var keepOnUninstall = []string{TriggerCustomerRedact, TriggerCustomerDataReq, TriggerShopRedact, TriggerUninstalled}
