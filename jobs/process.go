@@ -60,51 +60,55 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // Running it again for the same delivery changes nothing. Errors wrapping
 // asynq.SkipRetry are permanent (the delivery is marked failed).
 func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
-	d, err := p.store.Delivery(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return 0, fmt.Errorf("delivery %d: %w: %w", id, err, asynq.SkipRetry)
+	var (
+		written int
+		failure string // a permanent failure recorded in the transaction
+		events  []commerce.Event
+	)
+	log := p.log.With("delivery", id)
+	if taskID, ok := asynq.GetTaskID(ctx); ok {
+		log = log.With("task_id", taskID)
 	}
-	if err != nil {
-		return 0, err
-	}
-	if d.Status != models.DeliveryReceived {
-		return 0, nil // already processed, failed or ignored
-	}
-	log := p.log.With("delivery", d.ID, "shop", d.ShopDomain, "topic", d.Topic)
-	if id, ok := asynq.GetTaskID(ctx); ok {
-		log = log.With("task_id", id)
-	}
-
-	platform, ok := p.platforms[d.Platform]
-	if !ok {
-		return 0, p.fail(ctx, d, fmt.Sprintf("no adapter for platform %q", d.Platform))
-	}
-	shop, err := p.store.ShopByDomain(ctx, d.Platform, d.ShopDomain)
-	if errors.Is(err, models.ErrNotFound) {
-		log.Warn("delivery for an unknown shop ignored")
-		return 0, p.finish(ctx, d.ID, 0, models.DeliveryIgnored, "unknown shop")
-	}
-	if err != nil {
-		return 0, err
-	}
-	events, err := platform.ParseWebhook(d.Topic, d.Body)
-	if errors.Is(err, commerce.ErrUnknownTopic) {
-		log.Info("delivery of an unhandled topic ignored")
-		return 0, p.finish(ctx, d.ID, shop.ID, models.DeliveryIgnored, "unhandled topic")
-	}
-	if err != nil {
-		log.Warn("delivery does not parse", "err", err)
-		return 0, p.fail(ctx, d, "parse: "+err.Error())
-	}
-
-	var written int
-	err = p.store.InTx(ctx, func(tx *models.Tx) error {
-		locked, err := tx.LockDelivery(d.ID)
+	// Everything happens in one transaction that starts by locking the
+	// delivery: two workers given the same delivery (a re-dispatch racing
+	// the original) apply it once, the second finding it processed.
+	err := p.store.InTx(ctx, func(tx *models.Tx) error {
+		// The delivery is durable already; losing this commit in a crash
+		// leaves it "received" and it is processed again, idempotently. So
+		// the commit need not wait for the WAL flush.
+		if err := tx.AsyncCommit(); err != nil {
+			return err
+		}
+		d, err := tx.LockDelivery(id)
 		if err != nil {
 			return err
 		}
-		if locked.Status != models.DeliveryReceived {
-			return nil // a concurrent copy of this task got here first
+		if d.Status != models.DeliveryReceived {
+			return nil // already processed, failed or ignored
+		}
+		log = log.With("shop", d.ShopDomain, "topic", d.Topic)
+		platform, ok := p.platforms[d.Platform]
+		if !ok {
+			failure = fmt.Sprintf("no adapter for platform %q", d.Platform)
+			return tx.FinishDelivery(d.ID, 0, 0, models.DeliveryFailed, failure)
+		}
+		shop, err := tx.ShopByDomain(d.Platform, d.ShopDomain)
+		if errors.Is(err, models.ErrNotFound) {
+			log.Warn("delivery for an unknown shop ignored")
+			return tx.FinishDelivery(d.ID, 0, 0, models.DeliveryIgnored, "unknown shop")
+		}
+		if err != nil {
+			return err
+		}
+		events, err = platform.ParseWebhook(d.Topic, d.Body)
+		if errors.Is(err, commerce.ErrUnknownTopic) {
+			log.Info("delivery of an unhandled topic ignored")
+			return tx.FinishDelivery(d.ID, shop.ID, 0, models.DeliveryIgnored, "unhandled topic")
+		}
+		if err != nil {
+			log.Warn("delivery does not parse", "err", err)
+			failure = "parse: " + err.Error()
+			return tx.FinishDelivery(d.ID, shop.ID, 0, models.DeliveryFailed, failure)
 		}
 		var triggers []models.Trigger
 		for _, ev := range events {
@@ -122,22 +126,17 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		}
 		return tx.FinishDelivery(d.ID, shop.ID, orderOf(events), models.DeliveryProcessed, "")
 	})
+	if errors.Is(err, models.ErrNotFound) {
+		return 0, fmt.Errorf("delivery %d: %w: %w", id, err, asynq.SkipRetry)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("apply delivery %d: %w", d.ID, err)
+		return 0, fmt.Errorf("apply delivery %d: %w", id, err)
+	}
+	if failure != "" {
+		return 0, fmt.Errorf("delivery %d: %s: %w", id, failure, asynq.SkipRetry)
 	}
 	log.Debug("delivery processed", "events", len(events), "triggers", written)
 	return written, nil
-}
-
-func (p *Processor) fail(ctx context.Context, d models.Delivery, reason string) error {
-	if err := p.store.FailDelivery(ctx, d.ID, reason); err != nil {
-		return err
-	}
-	return fmt.Errorf("delivery %d: %s: %w", d.ID, reason, asynq.SkipRetry)
-}
-
-func (p *Processor) finish(ctx context.Context, id, shopID uint64, status, reason string) error {
-	return p.store.InTx(ctx, func(tx *models.Tx) error { return tx.FinishDelivery(id, shopID, 0, status, reason) })
 }
 
 // orderOf names the order a delivery is about, for the order's timeline.

@@ -91,18 +91,21 @@ func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, e
 // UpsertLineItems stores the order's lines; call it only when UpsertOrder
 // applied the payload, so stale payloads don't rewrite lines.
 func (tx *Tx) UpsertLineItems(shopID, orderID uint64, lines []LineItem) error {
+	if len(lines) == 0 {
+		return nil
+	}
 	for i := range lines {
-		l := &lines[i]
-		l.ShopID, l.OrderID, l.ID = shopID, orderID, 0
-		err := tx.db.Clauses(clause.OnConflict{
-			Columns: []clause.Column{{Name: "shop_id"}, {Name: "platform_id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"order_id", "product_id", "variant_id", "sku", "title",
-				"variant_title", "quantity", "price", "total_discount", "fulfillable_quantity", "fulfillment_status",
-				"requires_shipping", "image_url", "updated_at"}),
-		}).Create(l).Error
-		if err != nil {
-			return fmt.Errorf("upsert line item %d: %w", l.PlatformID, err)
-		}
+		lines[i].ShopID, lines[i].OrderID, lines[i].ID = shopID, orderID, 0
+	}
+	// One multi-row upsert for all the order's lines.
+	err := tx.db.Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "shop_id"}, {Name: "platform_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"order_id", "product_id", "variant_id", "sku", "title",
+			"variant_title", "quantity", "price", "total_discount", "fulfillable_quantity", "fulfillment_status",
+			"requires_shipping", "image_url", "updated_at"}),
+	}).Create(&lines).Error
+	if err != nil {
+		return fmt.Errorf("upsert %d line items of order %d: %w", len(lines), orderID, err)
 	}
 	return nil
 }

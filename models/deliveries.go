@@ -110,6 +110,26 @@ func (tx *Tx) LockDelivery(id uint64) (Delivery, error) {
 	return d, nil
 }
 
+// ShopByDomain reads the shop inside the transaction; ErrNotFound if none.
+func (tx *Tx) ShopByDomain(platform, domain string) (Shop, error) {
+	var shop Shop
+	if err := tx.db.Where("platform = ? AND domain = ?", platform, domain).Take(&shop).Error; err != nil {
+		return Shop{}, fmt.Errorf("shop %s: %w", domain, notFound(err))
+	}
+	return shop, nil
+}
+
+// AsyncCommit lets this transaction's commit return before its WAL record
+// is flushed (PostgreSQL's synchronous_commit = off, for this transaction
+// only). Use it only where losing the last few hundred milliseconds of
+// commits in a database crash is harmless because the work is redone.
+func (tx *Tx) AsyncCommit() error {
+	if !tx.pg {
+		return nil
+	}
+	return tx.db.Exec("SET LOCAL synchronous_commit TO OFF").Error
+}
+
 // FinishDelivery records the outcome of processing.
 // orderPlatformID is the order it changed (0 if none), for timelines.
 func (tx *Tx) FinishDelivery(id, shopID uint64, orderPlatformID int64, status, reason string) error {

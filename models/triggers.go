@@ -12,22 +12,27 @@ import (
 // version) exists: the same consequence seen twice makes one trigger. It
 // returns how many were new.
 func (tx *Tx) InsertTriggers(ts []Trigger) (int, error) {
-	n := 0
-	for i := range ts {
-		t := ts[i]
+	if len(ts) == 0 {
+		return 0, nil
+	}
+	rows := make([]Trigger, len(ts))
+	for i, t := range ts {
 		if t.Status == "" {
 			t.Status = TriggerPending
 		}
 		if t.DueAt.IsZero() {
 			t.DueAt = tx.now
 		}
-		res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(&t)
-		if res.Error != nil {
-			return n, fmt.Errorf("insert trigger %s %s: %w", t.Kind, t.Subject, res.Error)
-		}
-		n += int(res.RowsAffected)
+		t.ID = 0
+		rows[i] = t
 	}
-	return n, nil
+	// One multi-row INSERT: the conflicting rows are skipped, the count is
+	// what was new.
+	res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows)
+	if res.Error != nil {
+		return 0, fmt.Errorf("insert %d triggers: %w", len(rows), res.Error)
+	}
+	return int(res.RowsAffected), nil
 }
 
 // DueTriggers lists triggers of the given kinds that are due and were never
