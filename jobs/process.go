@@ -173,7 +173,7 @@ func apply(tx *models.Tx, shop models.Shop, d models.Delivery, ev commerce.Event
 	case commerce.EventRefund:
 		return applyRefund(tx, shop, ev.Refund)
 	case commerce.EventCustomer:
-		_, _, err := tx.UpsertCustomer(shop.ID, ev.Customer)
+		_, err := tx.UpsertCustomer(shop.ID, ev.Customer)
 		return nil, err
 	case commerce.EventAppUninstalled:
 		changed, err := tx.MarkUninstalled(shop.ID)
@@ -208,7 +208,7 @@ func applyOrder(tx *models.Tx, shop models.Shop, o *models.Order) ([]models.Trig
 		triggers = orderTriggers(shop, prev, o)
 	}
 	if o.Customer != nil && o.Customer.PlatformID != 0 {
-		if _, _, err := tx.UpsertCustomer(shop.ID, o.Customer); err != nil {
+		if _, err := tx.UpsertCustomer(shop.ID, o.Customer); err != nil {
 			return nil, err
 		}
 	}

@@ -268,20 +268,20 @@ func (tx *Tx) UpsertRefund(shopID uint64, r *Refund) (bool, error) {
 	return true, nil
 }
 
-// UpsertCustomer stores a customer newer-wins.
-func (tx *Tx) UpsertCustomer(shopID uint64, c *Customer) (prev *Customer, applied bool, err error) {
-	c.ShopID = shopID
-	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, c.PlatformID}, c,
-		func(x *Customer) uint64 { return x.ID }, func(x *Customer, id uint64) { x.ID = id },
-		func(p, n *Customer) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) },
-		func(p, n *Customer) {
-			if p.RedactedAt != nil {
-				n.Email, n.Phone, n.FirstName, n.LastName, n.Locale = "", "", "", "", ""
-				n.RedactedAt = p.RedactedAt
-			}
-		})
-	if err != nil {
-		return nil, false, fmt.Errorf("upsert customer %d: %w", c.PlatformID, err)
+// UpsertCustomer stores a customer newer-wins in one statement (customers
+// cause no triggers, so the previous state is not needed). A redacted
+// customer is never written again. Returns whether the row changed.
+func (tx *Tx) UpsertCustomer(shopID uint64, c *Customer) (bool, error) {
+	c.ShopID, c.ID = shopID, 0
+	res := tx.db.Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "shop_id"}, {Name: "platform_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"email", "phone", "first_name", "last_name", "locale", "state",
+			"platform_created_at", "platform_updated_at", "updated_at"}),
+		Where: clause.Where{Exprs: []clause.Expression{clause.Expr{
+			SQL: "customers.platform_updated_at < excluded.platform_updated_at AND customers.redacted_at IS NULL"}}},
+	}).Create(c)
+	if res.Error != nil {
+		return false, fmt.Errorf("upsert customer %d: %w", c.PlatformID, res.Error)
 	}
-	return prev, applied, nil
+	return res.RowsAffected > 0, nil
 }

@@ -40,7 +40,7 @@ func holdCustomer(t *testing.T, s *models.Store, shop models.Shop, c heldCustome
 	err := s.InTx(ctx, func(tx *models.Tx) error {
 		cu := &models.Customer{PlatformID: c.id, Email: c.email, Phone: c.phone, FirstName: c.first, LastName: c.last,
 			Locale: "en", PlatformUpdatedAt: t0, PlatformCreatedAt: t0}
-		if _, _, err := tx.UpsertCustomer(shop.ID, cu); err != nil {
+		if _, err := tx.UpsertCustomer(shop.ID, cu); err != nil {
 			return err
 		}
 		o := &models.Order{PlatformID: c.orderID, Name: fmt.Sprintf("#%d", c.orderID), Email: c.email, Phone: c.phone,
