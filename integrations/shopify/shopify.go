@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	// replaced by the shop domain. A fake uses "http://127.0.0.1:PORT/{shop}".
 	BaseURL    string
 	HTTPClient *http.Client // optional; nil → a client with a 30 s timeout
+	// Clock paces cost throttling and retries; nil → real time. Tests pass
+	// a shopifytest.Clock shared with the fake.
+	Clock Clock
 }
 
 // Client talks to Shopify for any number of shops. It is safe for
@@ -45,6 +49,12 @@ type Client struct {
 	// URLs; its transport rewrites them onto BaseURL.
 	apiHC *http.Client
 	now   func() time.Time
+
+	clock    Clock
+	throttle *throttle // per-shop cost buckets, shared by every caller
+	// allOrders caches, per shop, whether the app holds read_all_orders.
+	scopesMu  sync.Mutex
+	allOrders map[string]bool
 }
 
 // New returns a Client. Defaults: BaseURL "https://{shop}", APIVersion
@@ -71,7 +81,12 @@ func New(cfg Config) *Client {
 		Jar:           hc.Jar,
 		Timeout:       hc.Timeout,
 	}
-	return &Client{cfg: cfg, hc: hc, apiHC: api, now: time.Now}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = realClock{}
+	}
+	return &Client{cfg: cfg, hc: hc, apiHC: api, now: time.Now,
+		clock: clock, throttle: newThrottle(clock), allOrders: map[string]bool{}}
 }
 
 // Name is the platform name stored on deliveries.

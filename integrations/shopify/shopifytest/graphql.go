@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,12 +71,20 @@ type resolver func(s *Server, sh *shop, args map[string]any) (any, error)
 // gets a clear "not implemented by the fake" error.
 var (
 	queryResolvers = map[string]resolver{
-		"shop":                 resolveShop,
-		"webhookSubscriptions": resolveWebhookSubscriptions,
+		"shop":                   resolveShop,
+		"webhookSubscriptions":   resolveWebhookSubscriptions,
+		"orders":                 resolveOrders,
+		"ordersCount":            resolveOrdersCount,
+		"order":                  resolveOrder,
+		"currentAppInstallation": resolveCurrentAppInstallation,
+		"currentBulkOperation":   resolveCurrentBulkOperation,
+		"bulkOperation":          resolveBulkOperation,
+		"node":                   resolveNode,
 	}
 	mutationResolvers = map[string]resolver{
 		"webhookSubscriptionCreate": resolveWebhookSubscriptionCreate,
 		"webhookSubscriptionDelete": resolveWebhookSubscriptionDelete,
+		"bulkOperationRunQuery":     resolveBulkOperationRunQuery,
 	}
 )
 
@@ -120,7 +127,7 @@ func (s *Server) graphQL(r *http.Request, req gqlRequest) (int, map[string]any) 
 	doc, errs := gqlparser.LoadQuery(schema, req.Query)
 	if len(errs) > 0 {
 		// Shopify answers an invalid document with 200 and errors only.
-		return http.StatusOK, map[string]any{"errors": gqlErrors(errs), "extensions": s.cost(sh, 0, false)}
+		return http.StatusOK, map[string]any{"errors": gqlErrors(errs), "extensions": s.cost(sh, 0, nil)}
 	}
 	op := doc.Operations.ForName(req.OperationName)
 	if op == nil {
@@ -138,17 +145,27 @@ func (s *Server) graphQL(r *http.Request, req gqlRequest) (int, map[string]any) 
 		if !errors.As(err, &ge) {
 			ge = gqlerror.Wrap(err)
 		}
-		return http.StatusOK, map[string]any{"errors": gqlErrors(gqlerror.List{ge}), "extensions": s.cost(sh, 0, false)}
+		return http.StatusOK, map[string]any{"errors": gqlErrors(gqlerror.List{ge}), "extensions": s.cost(sh, 0, nil)}
 	}
 
-	cost := queryCost(op, vars)
+	cost := queryCost(schema, op, vars)
+	if op.Operation == ast.Query && cost > MaxQueryCost {
+		return http.StatusOK, map[string]any{
+			"errors": []map[string]any{{
+				"message": fmt.Sprintf("Query cost is %d, which exceeds the single query max cost limit (%d).", cost, MaxQueryCost),
+				"extensions": map[string]any{"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MaxQueryCost,
+					"documentation": "https://shopify.dev/api/usage/rate-limits"},
+			}},
+			"extensions": s.cost(sh, cost, nil),
+		}
+	}
 	if !s.take(sh, cost) {
 		return http.StatusOK, map[string]any{
 			"errors": []map[string]any{{
 				"message":    "Throttled",
 				"extensions": map[string]any{"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"},
 			}},
-			"extensions": s.cost(sh, cost, false),
+			"extensions": s.cost(sh, cost, nil),
 		}
 	}
 
@@ -185,7 +202,13 @@ func (s *Server) graphQL(r *http.Request, req gqlRequest) (int, map[string]any) 
 		}
 		data[key] = project(v, sel.SelectionSet, vars)
 	}
-	resp := map[string]any{"data": data, "extensions": s.cost(sh, cost, true)}
+	actual := cost
+	if op.Operation == ast.Query {
+		actual = actualCost(schema, op.SelectionSet, data, vars)
+	}
+	s.refund(sh, cost-actual)
+	sh.costs = append(sh.costs, QueryCost{Operation: op.Name, Requested: cost, Actual: actual, AvailableAfter: sh.available})
+	resp := map[string]any{"data": data, "extensions": s.cost(sh, cost, &actual)}
 	if len(execErrs) > 0 {
 		resp["errors"] = execErrs
 	}
@@ -282,71 +305,6 @@ func project(v any, set ast.SelectionSet, vars map[string]any) any {
 		return out
 	}
 	return v
-}
-
-// queryCost follows Shopify's published rules closely enough to make
-// throttling tests meaningful: scalars and enums 0, objects 1, connections
-// 2 + first/last × their selection, mutations 10.
-func queryCost(op *ast.OperationDefinition, vars map[string]any) int {
-	if op.Operation == ast.Mutation {
-		return 10
-	}
-	return setCost(op.SelectionSet, vars)
-}
-
-func setCost(set ast.SelectionSet, vars map[string]any) int {
-	total := 0
-	for _, f := range flatten(set, "") {
-		if f.Definition == nil || len(f.SelectionSet) == 0 {
-			continue
-		}
-		inner := setCost(f.SelectionSet, vars)
-		if strings.HasSuffix(f.Definition.Type.Name(), "Connection") {
-			args := f.ArgumentMap(vars)
-			n := toInt(args["first"])
-			if n == 0 {
-				n = toInt(args["last"])
-			}
-			if n == 0 {
-				n = 1
-			}
-			// pageInfo is counted once, not per node.
-			total += 2 + n*inner
-			continue
-		}
-		total += 1 + inner
-	}
-	return total
-}
-
-// take refills the shop's bucket for the time passed and spends cost;
-// false means throttled. Callers hold s.mu.
-func (s *Server) take(sh *shop, cost int) bool {
-	now := s.now()
-	sh.available = math.Min(s.bucketMax, sh.available+now.Sub(sh.filledAt).Seconds()*s.bucketRestore)
-	sh.filledAt = now
-	if float64(cost) > sh.available {
-		return false
-	}
-	sh.available -= float64(cost)
-	return true
-}
-
-// cost is the extensions object Shopify puts on every answer. Callers hold s.mu.
-func (s *Server) cost(sh *shop, requested int, ran bool) map[string]any {
-	var actual any
-	if ran {
-		actual = requested
-	}
-	return map[string]any{"cost": map[string]any{
-		"requestedQueryCost": requested,
-		"actualQueryCost":    actual,
-		"throttleStatus": map[string]any{
-			"maximumAvailable":   s.bucketMax,
-			"currentlyAvailable": math.Floor(sh.available),
-			"restoreRate":        s.bucketRestore,
-		},
-	}}
 }
 
 func toInt(v any) int {

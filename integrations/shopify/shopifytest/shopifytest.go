@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/doorstep/doorstep/models"
 )
 
 // Version is the Admin API version the fake serves (its schema's version).
@@ -112,6 +114,9 @@ type Server struct {
 	nextID        int64
 	bucketMax     float64
 	bucketRestore float64
+	objectID      int64 // ids of generated orders, lines, fulfillments…
+	bulkFiles     map[string][]byte
+	webhooks      webhookState
 }
 
 type shop struct {
@@ -122,6 +127,13 @@ type shop struct {
 	refreshes int
 	available float64 // cost bucket
 	filledAt  time.Time
+
+	minAvailable float64
+	throttled    int
+	costs        []QueryCost
+	scopes       []string // access scope handles; nil = defaults
+	orders       map[int64]*models.Order
+	bulkOps      []*bulkOp
 }
 
 type accessToken struct {
@@ -170,10 +182,13 @@ func New(t testing.TB) *Server {
 		nextID:        1000,
 		bucketMax:     2000,
 		bucketRestore: 100,
+		objectID:      1 << 53, // past float64's exact integers: ids must stay int64
+		bulkFiles:     map[string][]byte{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{shop}/admin/oauth/access_token", s.handleToken)
 	mux.HandleFunc("POST /{shop}/admin/api/{version}/graphql.json", s.handleGraphQL)
+	mux.HandleFunc("GET /bulk/{file}", s.handleBulkFile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.record(r, nil, "", nil, http.StatusNotFound)
 		writeJSON(w, http.StatusNotFound, map[string]any{"errors": "Not Found"})
@@ -197,7 +212,7 @@ func (s *Server) AddShop(domain string, info ShopInfo) {
 		return
 	}
 	s.nextID++
-	s.shops[domain] = &shop{domain: domain, id: s.nextID, info: info, available: s.bucketMax, filledAt: s.now()}
+	s.shops[domain] = &shop{domain: domain, id: s.nextID, info: info, available: s.bucketMax, minAvailable: s.bucketMax, filledAt: s.now()}
 }
 
 // ensureShop adds a shop with plausible defaults; callers hold s.mu.
@@ -207,7 +222,7 @@ func (s *Server) ensureShop(domain string) {
 	}
 	s.nextID++
 	name, _, _ := strings.Cut(domain, ".")
-	s.shops[domain] = &shop{domain: domain, id: s.nextID, available: s.bucketMax, filledAt: s.now(),
+	s.shops[domain] = &shop{domain: domain, id: s.nextID, available: s.bucketMax, minAvailable: s.bucketMax, filledAt: s.now(),
 		info: ShopInfo{Name: name, Email: "owner@" + name + ".example", Timezone: "America/New_York", Currency: "USD"}}
 }
 
@@ -341,14 +356,15 @@ func (s *Server) SetAccessTokenTTL(d time.Duration) {
 	s.accessTTL = d
 }
 
-// SetThrottle sets the cost bucket (default 2000 points, restoring 100/s).
-// A query costing more than what is available is answered THROTTLED.
+// SetThrottle sets the cost bucket (default 2000 points, restoring 100/s)
+// and refills every shop's. A query requesting more than what is available
+// is answered THROTTLED; MinAvailable starts over from maximum.
 func (s *Server) SetThrottle(maximum, restorePerSecond float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bucketMax, s.bucketRestore = maximum, restorePerSecond
 	for _, sh := range s.shops {
-		sh.available, sh.filledAt = maximum, s.now()
+		sh.available, sh.filledAt, sh.minAvailable = maximum, s.now(), maximum
 	}
 }
 
