@@ -25,6 +25,7 @@ func (a *App) apiRoutes(r *gin.Engine) {
 	a.ordersAPI(api)
 	a.deliveriesAPI(api)
 	a.privacyAPI(api)
+	a.syncAPI(api)
 }
 
 // sessionAuth verifies the session token and loads its shop. Anything

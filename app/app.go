@@ -59,6 +59,15 @@ type Options struct {
 	// answering 503, before it stops accepting: the time a load balancer
 	// needs to take the instance out of rotation (0: close at once).
 	DrainDelay time.Duration
+	// Scheduler overrides the periodic scheduler's timings (tests shorten
+	// the tick); its intervals default to RECONCILE_INTERVAL and
+	// SUBSCRIPTION_CHECK_INTERVAL.
+	Scheduler jobs.SchedulerConfig
+	// Backfill tunes backfill (tests lower the bulk threshold).
+	Backfill jobs.BackfillConfig
+	// ShopifyClock paces the Shopify client's throttling and retry waits;
+	// nil → real time. Tests share a virtual clock with the fake.
+	ShopifyClock shopify.Clock
 }
 
 // Redis timeouts for every asynq connection: short, so a Redis that hangs
@@ -93,9 +102,15 @@ type App struct {
 	retain  *jobs.Retention
 	runner  *jobs.TriggerRunner
 	disp    *jobs.Dispatcher
-	router  *gin.Engine
-	opts    Options
-	now     func() time.Time
+	// The order sync: backfill, reconcile, subscription health, and the
+	// scheduler that enqueues them per shop.
+	backfill  *jobs.Backfiller
+	reconcile *jobs.Reconciler
+	subs      *jobs.SubscriptionChecker
+	sched     *jobs.Scheduler
+	router    *gin.Engine
+	opts      Options
+	now       func() time.Time
 
 	closeOnce sync.Once
 	// draining is set when shutdown starts: /readyz answers 503.
@@ -150,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.shopify = shopify.New(shopify.Config{
 		APIKey: cfg.ShopifyAPIKey, APISecret: cfg.ShopifyAPISecret, APISecretPrevious: cfg.ShopifyAPISecretPrevious,
 		Scopes: cfg.ShopifyScopes, APIVersion: cfg.ShopifyAPIVersion, BaseURL: cfg.ShopifyAPIBaseURL,
-		HTTPClient: opts.HTTPClient,
+		HTTPClient: opts.HTTPClient, Clock: opts.ShopifyClock,
 	})
 	platforms := map[string]commerce.Webhooks{models.PlatformShopify: a.shopify}
 	flows := jobs.NewFlows(append(jobs.PrivacyFlows(a.store, a.log), opts.Flows...)...)
@@ -163,6 +178,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.proc = jobs.NewProcessor(a.store, platforms, a.log, a.disp.Wake)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)
+	// *App is the sync jobs' TokenSource (AccessToken refreshes tokens).
+	src := shopifySync{a.shopify}
+	a.backfill = jobs.NewBackfiller(a.store, src, a, a.queue, opts.Backfill, a.log)
+	a.reconcile = jobs.NewReconciler(a.store, src, a, jobs.ReconcileConfig{Metrics: a.metrics.jobs}, a.log, a.disp.Wake)
+	a.subs = jobs.NewSubscriptionChecker(a.store, src, a, cfg.AppURL+"/webhooks/shopify", shopify.Topics, a.metrics.jobs, a.log)
+	scfg := opts.Scheduler
+	if scfg.ReconcileEvery == 0 {
+		scfg.ReconcileEvery = cfg.ReconcileInterval
+	}
+	if scfg.SubscriptionsEvery == 0 {
+		scfg.SubscriptionsEvery = cfg.SubscriptionCheckInterval
+	}
+	a.sched = jobs.NewScheduler(a.store, a.queue, a.backfill, scfg, a.log)
 	a.router = a.routes()
 	return a, nil
 }
@@ -240,7 +268,7 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 	if role == RoleWorker || role == RoleAll {
 		workers = asynq.NewServer(a.redis, asynq.Config{
 			Concurrency:     10,
-			Queues:          jobs.Queues,
+			Queues:          jobs.WorkerQueues(),
 			ShutdownTimeout: taskDrainTimeout,
 			Logger:          asynqLogger{a.log},
 			LogLevel:        asynq.WarnLevel,
@@ -250,6 +278,7 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		// ErrorHandler).
 		mux.Use(jobs.TaskMiddleware(a.log, a.metrics.jobs))
 		jobs.Register(mux, a.proc, a.runner)
+		jobs.RegisterSync(mux, a.backfill, a.reconcile, a.subs)
 		if err := workers.Start(mux); err != nil {
 			if ln != nil {
 				ln.Close()
@@ -259,6 +288,11 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		wg.Add(2)
 		go func() { defer wg.Done(); a.disp.Run(runCtx) }()
 		go func() { defer wg.Done(); a.retain.Run(runCtx) }()
+		// The demo's shop is not a real Shopify store: nothing to sync.
+		if !a.opts.Demo {
+			wg.Add(1)
+			go func() { defer wg.Done(); a.sched.Run(runCtx) }()
+		}
 	}
 	if srv != nil {
 		go func() {

@@ -95,6 +95,11 @@ func (a *App) completeInstall(ctx context.Context, shop string, tok models.Token
 	if err != nil {
 		return models.Shop{}, fmt.Errorf("save install: %w", err)
 	}
+	// Import the shop's history (no triggers). A failure here is not an
+	// install failure: the scheduler starts any missing backfill.
+	if err := a.StartBackfill(ctx, saved); err != nil {
+		a.log.Warn("start backfill", "shop", shop, "err", err)
+	}
 	return saved, nil
 }
 

@@ -45,6 +45,13 @@ type Config struct {
 	// DispatchInterval is how often the dispatcher looks in the database for
 	// work Redis does not have yet.
 	DispatchInterval time.Duration
+
+	// ReconcileInterval is how often each shop's orders are pulled through
+	// the API to repair what webhooks missed.
+	ReconcileInterval time.Duration
+	// SubscriptionCheckInterval is how often each shop's webhook
+	// subscriptions are checked and missing ones recreated.
+	SubscriptionCheckInterval time.Duration
 }
 
 // Error names the variable that is wrong.
@@ -74,6 +81,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:          slog.LevelInfo,
 		DispatchInterval:  time.Second,
 		DeliveryRetention: 30 * 24 * time.Hour,
+
+		ReconcileInterval:         10 * time.Minute,
+		SubscriptionCheckInterval: time.Hour,
 	}
 	c.ShopifyAPISecretPrevious = strings.TrimSpace(getenv("SHOPIFY_API_SECRET_PREVIOUS"))
 
@@ -158,6 +168,20 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.DeliveryRetention = time.Duration(n) * 24 * time.Hour
 	}
+	duration := func(name string, min, max time.Duration, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min || d > max {
+			bad(name, "must be a duration between %s and %s (e.g. 10m), got %q", min, max, v)
+			return
+		}
+		*dst = d
+	}
+	duration("RECONCILE_INTERVAL", time.Minute, 24*time.Hour, &c.ReconcileInterval)
+	duration("SUBSCRIPTION_CHECK_INTERVAL", time.Minute, 7*24*time.Hour, &c.SubscriptionCheckInterval)
 	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", v)
@@ -208,9 +232,9 @@ func (c Config) String() string {
 	if c.RedisURL != "" {
 		redis = redactURL(c.RedisURL)
 	}
-	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d delivery_retention=%s log_level=%s",
+	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d delivery_retention=%s reconcile_interval=%s subscription_check_interval=%s log_level=%s",
 		db, redis, c.Port, c.AppURL, c.ShopifyAPIKey, mask(c.ShopifyAPISecret), mask(c.ShopifyAPISecretPrevious),
-		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.DeliveryRetention, c.LogLevel)
+		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.DeliveryRetention, c.ReconcileInterval, c.SubscriptionCheckInterval, c.LogLevel)
 }
 
 func redactURL(s string) string {

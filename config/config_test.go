@@ -27,17 +27,19 @@ func TestLoad_DefaultsNeedNoVariables(t *testing.T) {
 func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
-		"DATABASE_URL":            "mysql://x",
-		"REDIS_URL":               "localhost:6379",
-		"PORT":                    "eighty",
-		"APP_URL":                 "doorstep.example.com",
-		"SHOPIFY_API_VERSION":     "latest",
-		"SHOPIFY_API_BASE_URL":    "ftp://{shop}",
-		"DOORSTEP_ENCRYPTION_KEY": "dG9vIHNob3J0",
-		"WEBHOOK_MAX_BYTES":       "-1",
-		"LOG_LEVEL":               "loud",
-		"SHOPIFY_SCOPES":          " , ",
-		"DELIVERY_RETENTION_DAYS": "0",
+		"DATABASE_URL":                "mysql://x",
+		"REDIS_URL":                   "localhost:6379",
+		"PORT":                        "eighty",
+		"APP_URL":                     "doorstep.example.com",
+		"SHOPIFY_API_VERSION":         "latest",
+		"SHOPIFY_API_BASE_URL":        "ftp://{shop}",
+		"DOORSTEP_ENCRYPTION_KEY":     "dG9vIHNob3J0",
+		"WEBHOOK_MAX_BYTES":           "-1",
+		"LOG_LEVEL":                   "loud",
+		"SHOPIFY_SCOPES":              " , ",
+		"DELIVERY_RETENTION_DAYS":     "0",
+		"RECONCILE_INTERVAL":          "10",
+		"SUBSCRIPTION_CHECK_INTERVAL": "5s",
 	}
 	for v, val := range cases {
 		_, err := Load(env(map[string]string{v: val}))

@@ -33,6 +33,12 @@ type Metrics struct {
 	TaskResults *prometheus.CounterVec
 	// TaskDuration: how long one run of a task took, by type.
 	TaskDuration *prometheus.HistogramVec
+	// SubscriptionsRecreated counts webhook subscriptions found missing
+	// (Shopify deletes them after failed deliveries) and created again.
+	SubscriptionsRecreated *prometheus.CounterVec
+	// ReconcileRepaired counts orders reconcile found newer at the platform
+	// than in the database: changes whose webhook never came.
+	ReconcileRepaired prometheus.Counter
 }
 
 // NewMetrics creates the series and registers them on reg.
@@ -53,7 +59,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"type"}),
 	}
-	reg.MustRegister(m.DispatchLag, m.TaskResults, m.TaskDuration)
+	m.SubscriptionsRecreated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "doorstep", Name: "webhook_subscriptions_recreated_total",
+		Help: "Webhook subscriptions found missing at the platform and created again, by topic.",
+	}, []string{"topic"})
+	m.ReconcileRepaired = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "doorstep", Name: "reconcile_orders_repaired_total",
+		Help: "Orders reconcile found newer at the platform than stored (a webhook was missed).",
+	})
+	reg.MustRegister(m.DispatchLag, m.TaskResults, m.TaskDuration, m.SubscriptionsRecreated, m.ReconcileRepaired)
 	return m
 }
 

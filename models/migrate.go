@@ -58,6 +58,43 @@ func migrations() []*gormigrate.Migration {
 				return tx.Exec("DROP INDEX IF EXISTS ix_deliveries_body_received").Error
 			},
 		},
+		{
+			// Per-shop order sync: backfill progress (resumable cursor) and
+			// the reconcile high-water mark.
+			ID: "202611220004_sync",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&v4SyncState{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("sync_states")
+			},
+		},
+		{
+			// Fulfillments, refunds and carrier events that arrive before their
+			// parent are linked by platform id when the parent lands: without
+			// these indexes each link would scan the table.
+			ID: "202611220005_link_indexes",
+			Migrate: func(tx *gorm.DB) error {
+				for _, stmt := range []string{
+					"CREATE INDEX IF NOT EXISTS ix_fulfillments_order_platform ON fulfillments (shop_id, order_platform_id)",
+					"CREATE INDEX IF NOT EXISTS ix_refunds_order_platform ON refunds (shop_id, order_platform_id)",
+					"CREATE INDEX IF NOT EXISTS ix_fulfillment_events_fulfillment_platform ON fulfillment_events (shop_id, fulfillment_platform_id)",
+				} {
+					if err := tx.Exec(stmt).Error; err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Rollback: func(tx *gorm.DB) error {
+				for _, ix := range []string{"ix_fulfillments_order_platform", "ix_refunds_order_platform", "ix_fulfillment_events_fulfillment_platform"} {
+					if err := tx.Exec("DROP INDEX IF EXISTS " + ix).Error; err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
 	}
 }
 

@@ -643,7 +643,7 @@ func (s *Store) ListDataExports(ctx context.Context, shopID, after uint64, limit
 // audit_logs are kept (no personal data). A table added later that holds
 // shop data must be listed here.
 var shopTables = []string{"fulfillment_events", "fulfillments", "refund_lines", "refunds", "line_items", "orders",
-	"customers", "triggers", "data_exports"}
+	"customers", "triggers", "data_exports", "sync_states"}
 
 // DeleteShopData deletes every row of the shop; see Tx.DeleteShopData.
 func (s *Store) DeleteShopData(ctx context.Context, shopID uint64) (map[string]int64, error) {

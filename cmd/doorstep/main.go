@@ -41,6 +41,7 @@ Usage:
   doorstep serve [--role web|worker|all]   run the app (configured by environment variables)
   doorstep migrate                         bring the database schema up to date and exit
   doorstep demo [--port N] [--db PATH]     run a demo shop on embedded stores; no services needed
+  doorstep backfill --shop X [--since D]  import a shop's order history now, with a progress bar
   doorstep bench ingest [flags]            measure webhook intake on real PostgreSQL and Redis
 
 Run "doorstep <command> --help" for a command's flags. Configuration is in README.md.
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return demo(ctx, rest, getenv, stdout)
 	case "bench":
 		return bench(ctx, rest, getenv, stdout)
+	case "backfill":
+		return backfill(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
