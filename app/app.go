@@ -37,6 +37,9 @@ const (
 // Options are what differ between serve, demo and tests.
 type Options struct {
 	Log *slog.Logger
+	// NoSync keeps the periodic scheduler (backfill, reconcile,
+	// subscription checks) off: for shops that are not real stores (bench).
+	NoSync bool
 	// Demo mounts /demo/login for DemoShop.
 	Demo     bool
 	DemoShop string
@@ -288,8 +291,9 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		wg.Add(2)
 		go func() { defer wg.Done(); a.disp.Run(runCtx) }()
 		go func() { defer wg.Done(); a.retain.Run(runCtx) }()
-		// The demo's shop is not a real Shopify store: nothing to sync.
-		if !a.opts.Demo {
+		// The demo's and the bench's shops are not real Shopify stores:
+		// nothing to sync.
+		if !a.opts.Demo && !a.opts.NoSync {
 			wg.Add(1)
 			go func() { defer wg.Done(); a.sched.Run(runCtx) }()
 		}
