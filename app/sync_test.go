@@ -183,7 +183,9 @@ func TestBackfill_10000Orders_ThrottledKilledHalfwayResumed_NoTriggers(t *testin
 		n = 1000
 	}
 	clock := shopifytest.NewClock(time.Now().UTC())
-	e := newEnv(t, virtualClock(clock))
+	// The paged path: it is the one that resumes from a saved cursor.
+	paged := func(_ *config.Config, o *Options) { o.Backfill.BulkThreshold = 1 << 30 }
+	e := newEnv(t, virtualClock(clock), paged)
 	e.fake.SetClock(clock.Now)
 	const dom = "history.myshopify.com"
 	shop := e.installShop(dom)
@@ -466,9 +468,11 @@ func TestBench_Backfill(t *testing.T) {
 	run := func(t *testing.T, bulk bool) (virtual, wall time.Duration, st models.SyncState, costs []shopifytest.QueryCost, e *testEnv) {
 		clock := shopifytest.NewClock(time.Now().UTC())
 		opts := []envOption{virtualClock(clock)}
+		threshold := 1 << 30 // paged
 		if bulk {
-			opts = append(opts, func(_ *config.Config, o *Options) { o.Backfill.BulkThreshold = 1 })
+			threshold = 1
 		}
+		opts = append(opts, func(_ *config.Config, o *Options) { o.Backfill.BulkThreshold = threshold })
 		e = newEnv(t, opts...)
 		e.fake.SetClock(clock.Now)
 		e.fake.SetThrottle(bucket, restore)

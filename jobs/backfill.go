@@ -99,17 +99,17 @@ type BackfillConfig struct {
 	Overlap time.Duration
 }
 
-// DefaultBulkThreshold is where bulk beats pages. A bulk operation has a
-// fixed startup latency — Shopify queues it, builds a JSONL file, and we
-// poll until it is ready, tens of seconds even for a small shop — but no
-// per-page cost, so it is then limited only by download and our writes.
-// Paged import is throttled by the cost bucket: at the standard 100
-// points/s restore and pages of ~1,000 points, a few hundred orders per
-// second at best. Below ~20,000 orders paging finishes within a minute or
-// two and shows progress from the first second (and resumes mid-way);
-// above it, bulk's startup cost is small beside the hours paging would
-// take on a standard plan.
-const DefaultBulkThreshold = 20000
+// DefaultBulkThreshold is where bulk beats pages. Paged import is paced by
+// the cost bucket: on the standard plan (100 points/s restored) a page of 7
+// orders is charged ~290–350 points, so paging moves about 2 orders/s once
+// the first bucket is spent — 2,500 orders take about 20 minutes (see
+// docs/BENCHMARKS.md). A bulk operation costs 10 points whatever its size
+// but has a fixed start-up (Shopify queues the job and builds the JSONL
+// file; tens of seconds to minutes), after which only the download and our
+// writes limit it. Below a few thousand orders paging finishes soon enough,
+// shows progress from the first page and resumes mid-way; above it bulk
+// wins by a wide margin. It matches shopify.BulkThreshold.
+const DefaultBulkThreshold = 2500
 
 // bulkBatch is how many bulk-exported orders go in one transaction.
 const bulkBatch = 250
