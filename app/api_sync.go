@@ -116,9 +116,26 @@ func (a *App) Reconciler() *jobs.Reconciler { return a.reconcile }
 func (a *App) Scheduler() *jobs.Scheduler { return a.sched }
 
 // shopifySync adapts the Shopify client to the interfaces the sync jobs
-// declare (jobs.OrderSource, jobs.WebhookAPI): it converts the types and
-// turns shopify.ErrUnauthorized into jobs.ErrUnauthorized.
-type shopifySync struct{ c *shopify.Client }
+// declare (jobs.OrderSource, jobs.WebhookAPI): it converts the types, and on
+// a 401 refreshes the token once and retries; a second 401 becomes
+// jobs.ErrUnauthorized (the job then marks the shop for re-authorization).
+type shopifySync struct {
+	c       *shopify.Client
+	refresh func(ctx context.Context, shop, rejected string) (string, error)
+}
+
+// withAuthRetry runs call with token and, if Shopify refuses it, once more
+// with a refreshed token.
+func (s shopifySync) withAuthRetry(ctx context.Context, shop, token string, call func(token string) error) error {
+	err := call(token)
+	if errors.Is(err, shopify.ErrUnauthorized) && s.refresh != nil {
+		fresh, rerr := s.refresh(ctx, shop, token)
+		if rerr == nil && fresh != token {
+			err = call(fresh)
+		}
+	}
+	return syncErr(err)
+}
 
 func syncErr(err error) error {
 	if errors.Is(err, shopify.ErrUnauthorized) {
@@ -128,28 +145,44 @@ func syncErr(err error) error {
 }
 
 func (s shopifySync) Orders(ctx context.Context, shop, token string, q jobs.OrdersQuery) (jobs.OrdersPage, error) {
-	p, err := s.c.Orders(ctx, shop, token, shopify.OrdersQuery{UpdatedSince: q.UpdatedSince, After: q.After, PageSize: q.PageSize})
+	var p shopify.OrdersPage
+	err := s.withAuthRetry(ctx, shop, token, func(tok string) (err error) {
+		p, err = s.c.Orders(ctx, shop, tok, shopify.OrdersQuery{UpdatedSince: q.UpdatedSince, After: q.After, PageSize: q.PageSize})
+		return err
+	})
 	if err != nil {
-		return jobs.OrdersPage{}, syncErr(err)
+		return jobs.OrdersPage{}, err
 	}
 	return jobs.OrdersPage{Orders: p.Orders, EndCursor: p.EndCursor, HasNext: p.HasNext,
 		RequestedCost: p.RequestedCost, ActualCost: p.ActualCost, ReadAllOrders: p.ReadAllOrders}, nil
 }
 
 func (s shopifySync) CountOrders(ctx context.Context, shop, token string, since time.Time) (int, error) {
-	n, err := s.c.CountOrders(ctx, shop, token, since)
-	return n, syncErr(err)
+	var n int
+	err := s.withAuthRetry(ctx, shop, token, func(tok string) (err error) {
+		n, err = s.c.CountOrders(ctx, shop, tok, since)
+		return err
+	})
+	return n, err
 }
 
 func (s shopifySync) BulkOrders(ctx context.Context, shop, token string, since time.Time, emit func(models.Order) error) (int, error) {
-	n, err := s.c.BulkOrders(ctx, shop, token, since, emit)
-	return n, syncErr(err)
+	var n int
+	err := s.withAuthRetry(ctx, shop, token, func(tok string) (err error) {
+		n, err = s.c.BulkOrders(ctx, shop, tok, since, emit)
+		return err
+	})
+	return n, err
 }
 
 func (s shopifySync) WebhookSubscriptions(ctx context.Context, shop, token string) ([]jobs.WebhookSubscription, error) {
-	subs, err := s.c.WebhookSubscriptions(ctx, shop, token)
+	var subs []shopify.Subscription
+	err := s.withAuthRetry(ctx, shop, token, func(tok string) (err error) {
+		subs, err = s.c.WebhookSubscriptions(ctx, shop, tok)
+		return err
+	})
 	if err != nil {
-		return nil, syncErr(err)
+		return nil, err
 	}
 	out := make([]jobs.WebhookSubscription, len(subs))
 	for i, sub := range subs {
@@ -159,5 +192,7 @@ func (s shopifySync) WebhookSubscriptions(ctx context.Context, shop, token strin
 }
 
 func (s shopifySync) RegisterWebhooks(ctx context.Context, shop, token, callbackURL string, topics []string) error {
-	return syncErr(s.c.RegisterWebhooks(ctx, shop, token, callbackURL, topics))
+	return s.withAuthRetry(ctx, shop, token, func(tok string) error {
+		return s.c.RegisterWebhooks(ctx, shop, tok, callbackURL, topics)
+	})
 }

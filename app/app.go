@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)
 	// *App is the sync jobs' TokenSource (AccessToken refreshes tokens).
-	src := shopifySync{a.shopify}
+	src := shopifySync{c: a.shopify, refresh: a.refreshRejected}
 	a.backfill = jobs.NewBackfiller(a.store, src, a, a.queue, opts.Backfill, a.log)
 	a.reconcile = jobs.NewReconciler(a.store, src, a, jobs.ReconcileConfig{Metrics: a.metrics.jobs}, a.log, a.disp.Wake)
 	a.subs = jobs.NewSubscriptionChecker(a.store, src, a, cfg.AppURL+"/webhooks/shopify", shopify.Topics, a.metrics.jobs, a.log)

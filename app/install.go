@@ -156,6 +156,24 @@ func (a *App) checkStateCookie(c *gin.Context, shop, state string) bool {
 // expires, so a long GraphQL job never starts with a token about to die.
 const refreshWithin = 5 * time.Minute
 
+// refreshRejected gets a new token after Shopify answered 401 to
+// `rejected`: refresh once (or pick up the one another worker just got).
+// The caller retries once with it; a second 401 means the merchant must
+// authorize the app again.
+func (a *App) refreshRejected(ctx context.Context, shopDomain, rejected string) (string, error) {
+	shop, err := a.store.ShopByDomain(ctx, models.PlatformShopify, shopDomain)
+	if err != nil {
+		return "", err
+	}
+	tok, err := a.store.RefreshRejected(ctx, shop.ID, rejected, func(ctx context.Context, s models.Shop, old models.Token) (models.Token, error) {
+		return a.shopify.RefreshToken(ctx, s.Domain, old.RefreshToken)
+	})
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
 // AccessToken returns a usable offline token for the shop, refreshing it
 // first when it is about to expire (at most one refresh at a time per
 // shop, across processes). When Shopify refuses the refresh the shop is

@@ -246,6 +246,53 @@ func (s *Store) FreshToken(ctx context.Context, shopID uint64, within time.Durat
 	return out, err
 }
 
+// RefreshRejected handles a token the platform refused (401): under the
+// same row lock as FreshToken, if the stored access token is still the
+// rejected one it is refreshed now, whatever its expiry; if another worker
+// already replaced it, the stored one is returned. Returns ErrNoToken when
+// there is nothing to refresh with.
+func (s *Store) RefreshRejected(ctx context.Context, shopID uint64, rejected string, refresh RefreshFunc) (Token, error) {
+	if !s.pg {
+		s.refreshMu.Lock()
+		defer s.refreshMu.Unlock()
+	}
+	var out Token
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var shop Shop
+		if err := forUpdate(tx.db, tx.pg).Take(&shop, shopID).Error; err != nil {
+			return fmt.Errorf("lock shop %d: %w", shopID, notFound(err))
+		}
+		tok, err := s.openToken(shop)
+		if err != nil {
+			return err
+		}
+		if tok.AccessToken == "" || !shop.Installed() || shop.NeedsReauth {
+			return ErrNoToken
+		}
+		if tok.AccessToken != rejected {
+			out = tok
+			return nil
+		}
+		if tok.RefreshToken == "" {
+			return ErrNoToken
+		}
+		fresh, err := refresh(ctx, shop, tok)
+		if err != nil {
+			return fmt.Errorf("refresh rejected token of %s: %w", shop.Domain, err)
+		}
+		if err := s.sealToken(&shop, fresh); err != nil {
+			return err
+		}
+		if err := tx.db.Select("access_token_enc", "access_token_expires_at", "refresh_token_enc",
+			"refresh_token_expires_at", "scopes", "updated_at").Save(&shop).Error; err != nil {
+			return fmt.Errorf("store refreshed token: %w", err)
+		}
+		out = fresh
+		return nil
+	})
+	return out, err
+}
+
 // MarkNeedsReauth records that the platform refused the shop's token.
 func (s *Store) MarkNeedsReauth(ctx context.Context, shopID uint64) error {
 	return s.db.WithContext(ctx).Model(&Shop{}).Where("id = ?", shopID).Update("needs_reauth", true).Error
