@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	dcfg.Metrics = a.metrics.jobs
 	a.disp = jobs.NewDispatcher(a.store, a.queue, flows, dcfg, a.log)
-	a.proc = jobs.NewProcessor(a.store, platforms, a.log, a.disp.Wake)
+	a.proc = jobs.NewProcessor(a.store, platforms, a.log, a.disp.WakeFor)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)
 	// *App is the sync jobs' TokenSource (AccessToken refreshes tokens).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -60,6 +61,18 @@ func NewDispatcher(store *models.Store, q Enqueuer, flows *Flows, cfg Dispatcher
 	}
 	return &Dispatcher{store: store, q: q, kinds: flows.Kinds(), cfg: cfg, log: log,
 		wake: make(chan struct{}, 1), now: func() time.Time { return time.Now().UTC() }}
+}
+
+// WakeFor asks for a round now if some flow subscribes to one of kinds (a
+// processed delivery wrote triggers of those kinds). Other triggers wait
+// for the next tick: waking for them would scan for work nobody takes.
+func (d *Dispatcher) WakeFor(kinds []string) {
+	for _, k := range kinds {
+		if slices.Contains(d.kinds, k) {
+			d.Wake()
+			return
+		}
+	}
 }
 
 // Wake asks for a round now (after an intake or a processed delivery).

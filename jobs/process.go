@@ -20,15 +20,16 @@ type Processor struct {
 	store     *models.Store
 	platforms map[string]commerce.Webhooks
 	log       *slog.Logger
-	// onTriggers is told when a delivery wrote new triggers, so the
+	// onTriggers is told the kinds of the new triggers a delivery wrote, so
+	// the dispatcher need not wait for its next tick when a flow wants them.
 	// dispatcher need not wait for its next tick.
-	onTriggers func()
+	onTriggers func(kinds []string)
 }
 
 // NewProcessor builds the delivery processor.
-func NewProcessor(store *models.Store, platforms map[string]commerce.Webhooks, log *slog.Logger, onTriggers func()) *Processor {
+func NewProcessor(store *models.Store, platforms map[string]commerce.Webhooks, log *slog.Logger, onTriggers func(kinds []string)) *Processor {
 	if onTriggers == nil {
-		onTriggers = func() {}
+		onTriggers = func([]string) {}
 	}
 	return &Processor{store: store, platforms: platforms, log: log, onTriggers: onTriggers}
 }
@@ -39,7 +40,7 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	n, err := p.Process(ctx, pl.DeliveryID)
+	_, err = p.Process(ctx, pl.DeliveryID)
 	if err != nil {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
@@ -49,9 +50,6 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			_ = p.store.FailDelivery(ctx, pl.DeliveryID, "gave up after retries: "+err.Error())
 		}
 		return err
-	}
-	if n > 0 {
-		p.onTriggers()
 	}
 	return nil
 }
@@ -64,6 +62,7 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		written int
 		failure string // a permanent failure recorded in the transaction
 		events  []commerce.Event
+		kinds   []string // of the triggers written
 	)
 	log := p.log.With("delivery", id)
 	if taskID, ok := asynq.GetTaskID(ctx); ok {
@@ -124,6 +123,9 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		if written, err = tx.InsertTriggers(triggers); err != nil {
 			return err
 		}
+		for _, t := range triggers {
+			kinds = append(kinds, t.Kind)
+		}
 		return tx.FinishDelivery(d.ID, shop.ID, orderOf(events), models.DeliveryProcessed, "")
 	})
 	if errors.Is(err, models.ErrNotFound) {
@@ -136,6 +138,9 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		return 0, fmt.Errorf("delivery %d: %s: %w", id, failure, asynq.SkipRetry)
 	}
 	log.Debug("delivery processed", "events", len(events), "triggers", written)
+	if written > 0 {
+		p.onTriggers(kinds)
+	}
 	return written, nil
 }
 

@@ -95,6 +95,19 @@ func migrations() []*gormigrate.Migration {
 				return nil
 			},
 		},
+		{
+			// The dispatcher asks for due triggers of the kinds some flow
+			// subscribes to. Without kind leading an index, that scans every
+			// pending trigger of every other kind (those wait for flows that
+			// don't exist yet) on every round — quadratic under a backlog.
+			ID: "202611220006_trigger_kind_index",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Exec("CREATE INDEX IF NOT EXISTS ix_triggers_kind_due ON triggers (kind, status, due_at)").Error
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Exec("DROP INDEX IF EXISTS ix_triggers_kind_due").Error
+			},
+		},
 	}
 }
 
