@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -24,6 +26,44 @@ type Processor struct {
 	// the dispatcher need not wait for its next tick when a flow wants them.
 	// dispatcher need not wait for its next tick.
 	onTriggers func(kinds []string)
+
+	// shops caches shops by domain for a few seconds: every delivery needs
+	// its shop, and a shop's id and install time change rarely.
+	shopsMu sync.Mutex
+	shops   map[string]cachedShop
+}
+
+type cachedShop struct {
+	shop models.Shop
+	at   time.Time
+}
+
+// shopTTL bounds how stale a cached shop can be (a reinstall moves the
+// history cutoff; an uninstall or shop redact drops the entry at once).
+const shopTTL = 5 * time.Second
+
+func (p *Processor) shop(tx *models.Tx, platform, domain string) (models.Shop, error) {
+	key := platform + "/" + domain
+	p.shopsMu.Lock()
+	c, ok := p.shops[key]
+	p.shopsMu.Unlock()
+	if ok && time.Since(c.at) < shopTTL {
+		return c.shop, nil
+	}
+	shop, err := tx.ShopByDomain(platform, domain)
+	if err != nil {
+		return shop, err
+	}
+	p.shopsMu.Lock()
+	p.shops[key] = cachedShop{shop: shop, at: time.Now()}
+	p.shopsMu.Unlock()
+	return shop, nil
+}
+
+func (p *Processor) forgetShop(platform, domain string) {
+	p.shopsMu.Lock()
+	delete(p.shops, platform+"/"+domain)
+	p.shopsMu.Unlock()
 }
 
 // NewProcessor builds the delivery processor.
@@ -31,7 +71,7 @@ func NewProcessor(store *models.Store, platforms map[string]commerce.Webhooks, l
 	if onTriggers == nil {
 		onTriggers = func([]string) {}
 	}
-	return &Processor{store: store, platforms: platforms, log: log, onTriggers: onTriggers}
+	return &Processor{store: store, platforms: platforms, log: log, onTriggers: onTriggers, shops: map[string]cachedShop{}}
 }
 
 // ProcessTask implements asynq.Handler.
@@ -91,7 +131,7 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 			failure = fmt.Sprintf("no adapter for platform %q", d.Platform)
 			return tx.FinishDelivery(d.ID, 0, 0, models.DeliveryFailed, failure)
 		}
-		shop, err := tx.ShopByDomain(d.Platform, d.ShopDomain)
+		shop, err := p.shop(tx, d.Platform, d.ShopDomain)
 		if errors.Is(err, models.ErrNotFound) {
 			log.Warn("delivery for an unknown shop ignored")
 			return tx.FinishDelivery(d.ID, 0, 0, models.DeliveryIgnored, "unknown shop")
@@ -108,6 +148,11 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 			log.Warn("delivery does not parse", "err", err)
 			failure = "parse: " + err.Error()
 			return tx.FinishDelivery(d.ID, shop.ID, 0, models.DeliveryFailed, failure)
+		}
+		for _, ev := range events {
+			if ev.Kind == commerce.EventAppUninstalled || ev.Kind == commerce.EventShopRedact {
+				p.forgetShop(d.Platform, d.ShopDomain)
+			}
 		}
 		var triggers []models.Trigger
 		for _, ev := range events {

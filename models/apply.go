@@ -78,14 +78,34 @@ func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, e
 		o.CreatedAt = prev.CreatedAt
 	}
 	if prev == nil {
-		for _, table := range []string{"fulfillments", "refunds"} {
-			if err := tx.db.Table(table).Where("shop_id = ? AND order_platform_id = ? AND order_id = 0", shopID, o.PlatformID).
-				Update("order_id", o.ID).Error; err != nil {
-				return nil, false, fmt.Errorf("link %s to order %d: %w", table, o.PlatformID, err)
-			}
+		if err := tx.linkOrphans(shopID, o); err != nil {
+			return nil, false, err
 		}
 	}
 	return prev, applied, nil
+}
+
+// linkOrphans points fulfillments and refunds that arrived before their
+// order at it. On PostgreSQL both updates go in one round trip (a
+// data-modifying CTE): this runs for every new order.
+func (tx *Tx) linkOrphans(shopID uint64, o *Order) error {
+	if tx.pg {
+		err := tx.db.Exec(`WITH f AS (UPDATE fulfillments SET order_id = @id WHERE shop_id = @shop AND order_platform_id = @pid AND order_id = 0 RETURNING 1),
+r AS (UPDATE refunds SET order_id = @id WHERE shop_id = @shop AND order_platform_id = @pid AND order_id = 0 RETURNING 1)
+SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM r)`,
+			map[string]any{"id": o.ID, "shop": shopID, "pid": o.PlatformID}).Error
+		if err != nil {
+			return fmt.Errorf("link fulfillments and refunds to order %d: %w", o.PlatformID, err)
+		}
+		return nil
+	}
+	for _, table := range []string{"fulfillments", "refunds"} {
+		if err := tx.db.Table(table).Where("shop_id = ? AND order_platform_id = ? AND order_id = 0", shopID, o.PlatformID).
+			Update("order_id", o.ID).Error; err != nil {
+			return fmt.Errorf("link %s to order %d: %w", table, o.PlatformID, err)
+		}
+	}
+	return nil
 }
 
 // UpsertLineItems stores the order's lines; call it only when UpsertOrder
