@@ -205,6 +205,27 @@ type RefreshFunc func(ctx context.Context, shop Shop, old Token) (Token, error)
 // the second one waits and then finds the fresh token. Returns ErrNoToken
 // when the shop has none.
 func (s *Store) FreshToken(ctx context.Context, shopID uint64, within time.Duration, refresh RefreshFunc) (Token, error) {
+	return s.refreshLocked(ctx, shopID, func(tok Token, now time.Time) bool {
+		return tok.AccessTokenExpiresAt.IsZero() || tok.AccessTokenExpiresAt.After(now.Add(within))
+	}, refresh)
+}
+
+// RefreshRejected handles a token the platform refused (401): under the
+// same row lock as FreshToken, if the stored access token is still the
+// rejected one it is refreshed now, whatever its expiry; if another worker
+// already replaced it, the stored one is returned. Returns ErrNoToken when
+// there is nothing to refresh with.
+func (s *Store) RefreshRejected(ctx context.Context, shopID uint64, rejected string, refresh RefreshFunc) (Token, error) {
+	return s.refreshLocked(ctx, shopID, func(tok Token, _ time.Time) bool {
+		return tok.AccessToken != rejected
+	}, refresh)
+}
+
+// refreshLocked reads the shop's token under a row lock (a process mutex
+// on SQLite) and keeps it when keep says so; otherwise it refreshes it and
+// stores both new values before the lock is released. Returns ErrNoToken
+// when the shop has no usable token or nothing to refresh with.
+func (s *Store) refreshLocked(ctx context.Context, shopID uint64, keep func(tok Token, now time.Time) bool, refresh RefreshFunc) (Token, error) {
 	if !s.pg {
 		s.refreshMu.Lock()
 		defer s.refreshMu.Unlock()
@@ -222,7 +243,7 @@ func (s *Store) FreshToken(ctx context.Context, shopID uint64, within time.Durat
 		if tok.AccessToken == "" || !shop.Installed() || shop.NeedsReauth {
 			return ErrNoToken
 		}
-		if tok.AccessTokenExpiresAt.IsZero() || tok.AccessTokenExpiresAt.After(tx.now.Add(within)) {
+		if keep(tok, tx.now) {
 			out = tok
 			return nil
 		}
@@ -232,53 +253,6 @@ func (s *Store) FreshToken(ctx context.Context, shopID uint64, within time.Durat
 		fresh, err := refresh(ctx, shop, tok)
 		if err != nil {
 			return fmt.Errorf("refresh token of %s: %w", shop.Domain, err)
-		}
-		if err := s.sealToken(&shop, fresh); err != nil {
-			return err
-		}
-		if err := tx.db.Select("access_token_enc", "access_token_expires_at", "refresh_token_enc",
-			"refresh_token_expires_at", "scopes", "updated_at").Save(&shop).Error; err != nil {
-			return fmt.Errorf("store refreshed token: %w", err)
-		}
-		out = fresh
-		return nil
-	})
-	return out, err
-}
-
-// RefreshRejected handles a token the platform refused (401): under the
-// same row lock as FreshToken, if the stored access token is still the
-// rejected one it is refreshed now, whatever its expiry; if another worker
-// already replaced it, the stored one is returned. Returns ErrNoToken when
-// there is nothing to refresh with.
-func (s *Store) RefreshRejected(ctx context.Context, shopID uint64, rejected string, refresh RefreshFunc) (Token, error) {
-	if !s.pg {
-		s.refreshMu.Lock()
-		defer s.refreshMu.Unlock()
-	}
-	var out Token
-	err := s.InTx(ctx, func(tx *Tx) error {
-		var shop Shop
-		if err := forUpdate(tx.db, tx.pg).Take(&shop, shopID).Error; err != nil {
-			return fmt.Errorf("lock shop %d: %w", shopID, notFound(err))
-		}
-		tok, err := s.openToken(shop)
-		if err != nil {
-			return err
-		}
-		if tok.AccessToken == "" || !shop.Installed() || shop.NeedsReauth {
-			return ErrNoToken
-		}
-		if tok.AccessToken != rejected {
-			out = tok
-			return nil
-		}
-		if tok.RefreshToken == "" {
-			return ErrNoToken
-		}
-		fresh, err := refresh(ctx, shop, tok)
-		if err != nil {
-			return fmt.Errorf("refresh rejected token of %s: %w", shop.Domain, err)
 		}
 		if err := s.sealToken(&shop, fresh); err != nil {
 			return err
