@@ -645,6 +645,20 @@ func (s *Store) ListDataExports(ctx context.Context, shopID, after uint64, limit
 var shopTables = []string{"fulfillment_events", "fulfillments", "refund_lines", "refunds", "line_items", "orders",
 	"customers", "triggers", "data_exports", "sync_states"}
 
+// lockUninstalledShop locks the shop row for work that only applies to an
+// uninstalled shop; ErrShopInstalled when it is installed again,
+// ErrNotFound when there is no such shop.
+func (tx *Tx) lockUninstalledShop(shopID uint64, what string) (Shop, error) {
+	var shop Shop
+	if err := forUpdate(tx.db, tx.pg).Take(&shop, shopID).Error; err != nil {
+		return Shop{}, fmt.Errorf("lock shop %d: %w", shopID, notFound(err))
+	}
+	if shop.Installed() {
+		return Shop{}, fmt.Errorf("%s %d: %w", what, shopID, ErrShopInstalled)
+	}
+	return shop, nil
+}
+
 // DeleteShopData deletes every row of the shop; see Tx.DeleteShopData.
 func (s *Store) DeleteShopData(ctx context.Context, shopID uint64) (map[string]int64, error) {
 	var out map[string]int64
@@ -663,12 +677,9 @@ func (s *Store) DeleteShopData(ctx context.Context, shopID uint64) (map[string]i
 // the shop has the app installed again, ErrNotFound when there is no such
 // shop.
 func (tx *Tx) DeleteShopData(shopID uint64) (map[string]int64, error) {
-	var shop Shop
-	if err := forUpdate(tx.db, tx.pg).Take(&shop, shopID).Error; err != nil {
-		return nil, fmt.Errorf("lock shop %d: %w", shopID, notFound(err))
-	}
-	if shop.Installed() {
-		return nil, fmt.Errorf("delete data of %d: %w", shopID, ErrShopInstalled)
+	shop, err := tx.lockUninstalledShop(shopID, "delete data of")
+	if err != nil {
+		return nil, err
 	}
 	counts := map[string]int64{}
 	for _, table := range shopTables {
@@ -710,12 +721,8 @@ func (s *Store) CancelShopTriggers(ctx context.Context, shopID uint64) (map[stri
 // Returns ErrShopInstalled (nothing cancelled) when the shop is installed
 // again, ErrNotFound when there is no such shop.
 func (tx *Tx) CancelShopTriggers(shopID uint64) (map[string]int64, error) {
-	var shop Shop
-	if err := forUpdate(tx.db, tx.pg).Take(&shop, shopID).Error; err != nil {
-		return nil, fmt.Errorf("lock shop %d: %w", shopID, notFound(err))
-	}
-	if shop.Installed() {
-		return nil, fmt.Errorf("cancel triggers of %d: %w", shopID, ErrShopInstalled)
+	if _, err := tx.lockUninstalledShop(shopID, "cancel triggers of"); err != nil {
+		return nil, err
 	}
 	res := tx.db.Model(&Trigger{}).
 		Where("shop_id = ? AND status IN ? AND kind NOT IN ?", shopID, []string{TriggerPending, TriggerDispatched}, keepOnUninstall).
