@@ -61,12 +61,13 @@ func (s *Store) PendingDeliveries(ctx context.Context, dispatchedBefore time.Tim
 // (Redis may have lost them: re-dispatching is harmless because the task id
 // is the delivery id and processing is idempotent).
 func (s *Store) PendingDeliveryIDs(ctx context.Context, dispatchedBefore time.Time, limit int) ([]uint64, error) {
-	var ids []uint64
-	err := s.db.WithContext(ctx).Model(&Delivery{}).
-		Where("status = ? AND (dispatched_at IS NULL OR dispatched_at < ?)", DeliveryReceived, dispatchedBefore).
-		Order("id").Limit(limit).Pluck("id", &ids).Error
+	pending, err := s.PendingDeliveries(ctx, dispatchedBefore, limit)
 	if err != nil {
-		return nil, fmt.Errorf("pending deliveries: %w", err)
+		return nil, err
+	}
+	ids := make([]uint64, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
 	}
 	return ids, nil
 }
