@@ -152,15 +152,16 @@ type orderDetail struct {
 }
 
 type addressJSON struct {
-	Name        string `json:"name"`
-	Company     string `json:"company"`
-	Address1    string `json:"address1"`
-	Address2    string `json:"address2"`
-	City        string `json:"city"`
-	Province    string `json:"province"`
-	Zip         string `json:"zip"`
-	CountryCode string `json:"country_code"`
-	Phone       string `json:"phone"`
+	Name         string `json:"name"`
+	Company      string `json:"company"`
+	Address1     string `json:"address1"`
+	Address2     string `json:"address2"`
+	City         string `json:"city"`
+	Province     string `json:"province"`
+	ProvinceCode string `json:"province_code"`
+	Zip          string `json:"zip"`
+	CountryCode  string `json:"country_code"`
+	Phone        string `json:"phone"`
 }
 
 type customerJSON struct {

@@ -25,6 +25,9 @@ type DispatcherConfig struct {
 	RedispatchAfter time.Duration // re-enqueue work still pending this long after dispatch (default 1 min)
 	TriggerTTL      time.Duration // expire triggers nobody subscribed to after this (default 7 days)
 	Batch           int           // rows per round (default 500)
+	// DeliveryBatch is how many deliveries one delivery:process task
+	// carries (default 50; 1 processes each in its own transaction).
+	DeliveryBatch int
 	// Metrics, if set, records the dispatch lag.
 	Metrics *Metrics
 }
@@ -59,6 +62,9 @@ func NewDispatcher(store *models.Store, q Enqueuer, flows *Flows, cfg Dispatcher
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}
+	if cfg.DeliveryBatch <= 0 {
+		cfg.DeliveryBatch = 50
+	}
 	return &Dispatcher{store: store, q: q, kinds: flows.Kinds(), cfg: cfg, log: log,
 		wake: make(chan struct{}, 1), now: func() time.Time { return time.Now().UTC() }}
 }
@@ -89,7 +95,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer tick.Stop()
 	lastExpire := time.Time{}
 	for {
-		if _, err := d.DispatchOnce(ctx); err != nil && ctx.Err() == nil {
+		n, err := d.DispatchOnce(ctx)
+		if err != nil && ctx.Err() == nil {
 			d.log.Warn("dispatch round failed; pending work stays in the database", "err", err)
 		}
 		if d.now().Sub(lastExpire) > time.Hour {
@@ -99,6 +106,11 @@ func (d *Dispatcher) Run(ctx context.Context) {
 				d.log.Info("expired triggers nobody subscribed to", "count", n)
 			}
 			lastExpire = d.now()
+		}
+		if err == nil && n >= d.cfg.Batch && ctx.Err() == nil {
+			// A full round: a backlog is waiting, and the workers should
+			// not idle until the next tick while it does.
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -137,19 +149,40 @@ func (d *Dispatcher) dispatchDeliveries(ctx context.Context) (int, error) {
 	}
 	done := make([]uint64, 0, len(pending))
 	var enqErr error
-	for _, p := range pending {
-		task, opts := NewDeliveryTask(p.ID, p.Attempts)
+	for _, chunk := range chunks(pending, d.batchSize(len(pending))) {
+		task, opts := NewDeliveryBatchTask(chunk)
 		if err := d.enqueue(ctx, task, opts); err != nil {
-			enqErr = fmt.Errorf("enqueue delivery %d: %w", p.ID, err)
+			enqErr = fmt.Errorf("enqueue deliveries %d..%d: %w", chunk[0].ID, chunk[len(chunk)-1].ID, err)
 			break
 		}
-		done = append(done, p.ID)
+		for _, p := range chunk {
+			done = append(done, p.ID)
+		}
 	}
 	d.cfg.Metrics.observeDeliveryLag(pending[:len(done)], now)
 	if err := d.store.MarkDeliveriesDispatched(ctx, done, now); err != nil {
 		return len(done), err
 	}
 	return len(done), enqErr
+}
+
+// batchSize spreads a small round over the workers (a few deliveries each,
+// so a trickle is not serialized into one task) and caps a backlog's
+// batches at DeliveryBatch.
+func (d *Dispatcher) batchSize(pending int) int {
+	const spread = 8 // about the workers' concurrency
+	n := (pending + spread - 1) / spread
+	return max(1, min(n, d.cfg.DeliveryBatch))
+}
+
+func chunks[T any](s []T, n int) [][]T {
+	var out [][]T
+	for len(s) > 0 {
+		k := min(n, len(s))
+		out = append(out, s[:k])
+		s = s[k:]
+	}
+	return out
 }
 
 func (d *Dispatcher) dispatchTriggers(ctx context.Context) (int, error) {

@@ -1,10 +1,12 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -24,7 +26,6 @@ type Processor struct {
 	log       *slog.Logger
 	// onTriggers is told the kinds of the new triggers a delivery wrote, so
 	// the dispatcher need not wait for its next tick when a flow wants them.
-	// dispatcher need not wait for its next tick.
 	onTriggers func(kinds []string)
 
 	// shops caches shops by domain for a few seconds: every delivery needs
@@ -74,24 +75,101 @@ func NewProcessor(store *models.Store, platforms map[string]commerce.Webhooks, l
 	return &Processor{store: store, platforms: platforms, log: log, onTriggers: onTriggers, shops: map[string]cachedShop{}}
 }
 
-// ProcessTask implements asynq.Handler.
+// ProcessTask implements asynq.Handler. A task carries one delivery or a
+// batch of them (the dispatcher batches a backlog).
 func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	pl, err := decode[DeliveryPayload](t)
 	if err != nil {
 		return err
 	}
-	_, err = p.Process(ctx, pl.DeliveryID)
+	ids := pl.ids()
+	if len(ids) == 0 {
+		return fmt.Errorf("delivery task names no delivery: %w", asynq.SkipRetry)
+	}
+	if len(ids) == 1 {
+		_, err = p.Process(ctx, ids[0])
+	} else {
+		_, err = p.ProcessBatch(ctx, ids)
+	}
 	if err != nil {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		if retried >= maxRetry && !errors.Is(err, asynq.SkipRetry) {
 			// Out of retries: record why, so it is visible and replayable
 			// instead of stuck in Redis's archive.
-			_ = p.store.FailDelivery(ctx, pl.DeliveryID, "gave up after retries: "+err.Error())
+			for _, id := range ids {
+				_ = p.store.FailDeliveryIfPending(ctx, id, "gave up after retries: "+err.Error())
+			}
 		}
 		return err
 	}
 	return nil
+}
+
+// prepared is a locked delivery parsed and ready to apply, or already
+// finished (ignored or failed) when out.Status says so.
+type prepared struct {
+	d      models.Delivery
+	shop   models.Shop
+	events []commerce.Event
+	out    models.DeliveryOutcome
+}
+
+// prepare finds the delivery's shop and parses it. Outcomes that need no
+// writes (unknown shop, unhandled topic, a payload that does not parse) are
+// decided here; an error is a database problem worth a retry.
+func (p *Processor) prepare(tx *models.Tx, d models.Delivery, log *slog.Logger) (prepared, error) {
+	pr := prepared{d: d, out: models.DeliveryOutcome{ID: d.ID}}
+	platform, ok := p.platforms[d.Platform]
+	if !ok {
+		pr.out.Status, pr.out.Reason = models.DeliveryFailed, fmt.Sprintf("no adapter for platform %q", d.Platform)
+		return pr, nil
+	}
+	shop, err := p.shop(tx, d.Platform, d.ShopDomain)
+	if errors.Is(err, models.ErrNotFound) {
+		log.Warn("delivery for an unknown shop ignored")
+		pr.out.Status, pr.out.Reason = models.DeliveryIgnored, "unknown shop"
+		return pr, nil
+	}
+	if err != nil {
+		return pr, err
+	}
+	pr.shop, pr.out.ShopID = shop, shop.ID
+	events, err := platform.ParseWebhook(d.Topic, d.Body)
+	if errors.Is(err, commerce.ErrUnknownTopic) {
+		log.Info("delivery of an unhandled topic ignored")
+		pr.out.Status, pr.out.Reason = models.DeliveryIgnored, "unhandled topic"
+		return pr, nil
+	}
+	if err != nil {
+		log.Warn("delivery does not parse", "err", err)
+		pr.out.Status, pr.out.Reason = models.DeliveryFailed, "parse: "+err.Error()
+		return pr, nil
+	}
+	for _, ev := range events {
+		if ev.Kind == commerce.EventAppUninstalled || ev.Kind == commerce.EventShopRedact {
+			p.forgetShop(d.Platform, d.ShopDomain)
+		}
+	}
+	pr.events, pr.out.Status, pr.out.OrderPlatformID = events, models.DeliveryProcessed, orderOf(events)
+	return pr, nil
+}
+
+// applyPrepared writes a parsed delivery's events and returns the triggers
+// their state changes imply.
+func applyPrepared(tx *models.Tx, pr prepared) ([]models.Trigger, error) {
+	var triggers []models.Trigger
+	for _, ev := range pr.events {
+		ts, err := apply(tx, pr.shop, pr.d, ev)
+		if err != nil {
+			return nil, err
+		}
+		triggers = append(triggers, ts...)
+	}
+	for i := range triggers {
+		triggers[i].DeliveryID = pr.d.ID
+	}
+	return triggers, nil
 }
 
 // Process applies one delivery and returns how many new triggers it wrote.
@@ -101,7 +179,7 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 	var (
 		written int
 		failure string // a permanent failure recorded in the transaction
-		events  []commerce.Event
+		events  int
 		kinds   []string // of the triggers written
 	)
 	log := p.log.With("delivery", id)
@@ -126,44 +204,18 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 			return nil // already processed, failed or ignored
 		}
 		log = log.With("shop", d.ShopDomain, "topic", d.Topic)
-		platform, ok := p.platforms[d.Platform]
-		if !ok {
-			failure = fmt.Sprintf("no adapter for platform %q", d.Platform)
-			return tx.FinishDelivery(d.ID, 0, 0, models.DeliveryFailed, failure)
-		}
-		shop, err := p.shop(tx, d.Platform, d.ShopDomain)
-		if errors.Is(err, models.ErrNotFound) {
-			log.Warn("delivery for an unknown shop ignored")
-			return tx.FinishDelivery(d.ID, 0, 0, models.DeliveryIgnored, "unknown shop")
-		}
+		pr, err := p.prepare(tx, d, log)
 		if err != nil {
 			return err
 		}
-		events, err = platform.ParseWebhook(d.Topic, d.Body)
-		if errors.Is(err, commerce.ErrUnknownTopic) {
-			log.Info("delivery of an unhandled topic ignored")
-			return tx.FinishDelivery(d.ID, shop.ID, 0, models.DeliveryIgnored, "unhandled topic")
-		}
-		if err != nil {
-			log.Warn("delivery does not parse", "err", err)
-			failure = "parse: " + err.Error()
-			return tx.FinishDelivery(d.ID, shop.ID, 0, models.DeliveryFailed, failure)
-		}
-		for _, ev := range events {
-			if ev.Kind == commerce.EventAppUninstalled || ev.Kind == commerce.EventShopRedact {
-				p.forgetShop(d.Platform, d.ShopDomain)
-			}
+		if pr.out.Status == models.DeliveryFailed {
+			failure = pr.out.Reason
 		}
 		var triggers []models.Trigger
-		for _, ev := range events {
-			ts, err := apply(tx, shop, d, ev)
-			if err != nil {
+		if pr.out.Status == models.DeliveryProcessed {
+			if triggers, err = applyPrepared(tx, pr); err != nil {
 				return err
 			}
-			triggers = append(triggers, ts...)
-		}
-		for i := range triggers {
-			triggers[i].DeliveryID = d.ID
 		}
 		if written, err = tx.InsertTriggers(triggers); err != nil {
 			return err
@@ -171,7 +223,9 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 		for _, t := range triggers {
 			kinds = append(kinds, t.Kind)
 		}
-		return tx.FinishDelivery(d.ID, shop.ID, orderOf(events), models.DeliveryProcessed, "")
+		events = len(pr.events)
+		o := pr.out
+		return tx.FinishDelivery(o.ID, o.ShopID, o.OrderPlatformID, o.Status, o.Reason)
 	})
 	if errors.Is(err, models.ErrNotFound) {
 		return 0, fmt.Errorf("delivery %d: %w: %w", id, err, asynq.SkipRetry)
@@ -182,7 +236,103 @@ func (p *Processor) Process(ctx context.Context, id uint64) (int, error) {
 	if failure != "" {
 		return 0, fmt.Errorf("delivery %d: %s: %w", id, failure, asynq.SkipRetry)
 	}
-	log.Debug("delivery processed", "events", len(events), "triggers", written)
+	log.Debug("delivery processed", "events", events, "triggers", written)
+	if written > 0 {
+		p.onTriggers(kinds)
+	}
+	return written, nil
+}
+
+// ProcessBatch applies many deliveries in one transaction: one statement
+// locks them all, one writes all their triggers and one records all their
+// outcomes, so a backlog drains with a fraction of the round trips and
+// commits of one transaction per delivery. If the batch fails (a lost
+// race, a deadlock with another batch, one bad row), its deliveries are
+// processed one by one, so one delivery cannot hold the others back.
+func (p *Processor) ProcessBatch(ctx context.Context, ids []uint64) (int, error) {
+	var (
+		written int
+		kinds   []string
+	)
+	log := p.log.With("deliveries", len(ids))
+	if taskID, ok := asynq.GetTaskID(ctx); ok {
+		log = log.With("task_id", taskID)
+	}
+	err := p.store.InTx(ctx, func(tx *models.Tx) error {
+		if err := tx.AsyncCommit(); err != nil {
+			return err
+		}
+		ds, err := tx.LockDeliveries(ids)
+		if err != nil {
+			return err
+		}
+		preps := make([]prepared, 0, len(ds))
+		for _, d := range ds {
+			pr, err := p.prepare(tx, d, log.With("delivery", d.ID, "shop", d.ShopDomain, "topic", d.Topic))
+			if err != nil {
+				return err
+			}
+			preps = append(preps, pr)
+		}
+		// Apply in (shop, order) order: concurrent batches then lock the
+		// orders they share in the same order, which keeps deadlocks rare.
+		slices.SortStableFunc(preps, func(a, b prepared) int {
+			if c := cmp.Compare(a.out.ShopID, b.out.ShopID); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.out.OrderPlatformID, b.out.OrderPlatformID)
+		})
+		orders := map[uint64][]int64{}
+		for _, pr := range preps {
+			for _, ev := range pr.events {
+				if ev.Kind == commerce.EventOrder {
+					orders[pr.shop.ID] = append(orders[pr.shop.ID], ev.Order.PlatformID)
+				}
+			}
+		}
+		if err := tx.BeginBatch(orders); err != nil {
+			return err
+		}
+		var triggers []models.Trigger
+		outs := make([]models.DeliveryOutcome, 0, len(preps))
+		for _, pr := range preps {
+			if pr.out.Status == models.DeliveryProcessed {
+				ts, err := applyPrepared(tx, pr)
+				if err != nil {
+					return fmt.Errorf("delivery %d: %w", pr.d.ID, err)
+				}
+				triggers = append(triggers, ts...)
+			}
+			outs = append(outs, pr.out)
+		}
+		if err := tx.FlushBatch(); err != nil {
+			return err
+		}
+		if written, err = tx.InsertTriggers(triggers); err != nil {
+			return err
+		}
+		for _, t := range triggers {
+			kinds = append(kinds, t.Kind)
+		}
+		return tx.FinishDeliveries(outs)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("apply %d deliveries: %w", len(ids), err)
+		}
+		log.Info("batch failed; processing its deliveries one by one", "err", err)
+		var errs []error
+		written = 0
+		for _, id := range ids {
+			n, err := p.Process(ctx, id)
+			if err != nil && !errors.Is(err, asynq.SkipRetry) {
+				errs = append(errs, err)
+			}
+			written += n
+		}
+		return written, errors.Join(errs...)
+	}
+	log.Debug("deliveries processed", "triggers", written)
 	if written > 0 {
 		p.onTriggers(kinds)
 	}

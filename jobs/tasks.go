@@ -10,11 +10,15 @@
 package jobs
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/doorstep/doorstep/models"
 )
 
 // Task types, "<area>:<verb>".
@@ -32,9 +36,20 @@ const (
 // Queues maps queue names to asynq priorities.
 var Queues = map[string]int{QueueIntake: 6, QueueFlows: 3}
 
-// DeliveryPayload names the delivery to process.
+// DeliveryPayload names the delivery to process, or a batch of them.
 type DeliveryPayload struct {
-	DeliveryID uint64 `json:"delivery_id"`
+	DeliveryID  uint64   `json:"delivery_id,omitempty"`
+	DeliveryIDs []uint64 `json:"delivery_ids,omitempty"`
+}
+
+func (p DeliveryPayload) ids() []uint64 {
+	if len(p.DeliveryIDs) > 0 {
+		return p.DeliveryIDs
+	}
+	if p.DeliveryID != 0 {
+		return []uint64{p.DeliveryID}
+	}
+	return nil
 }
 
 // NewDeliveryTask builds the task for one stored delivery. Its id is the
@@ -44,6 +59,31 @@ type DeliveryPayload struct {
 func NewDeliveryTask(id uint64, attempts int) (*asynq.Task, []asynq.Option) {
 	b, _ := json.Marshal(DeliveryPayload{DeliveryID: id})
 	taskID := "delivery:" + strconv.FormatUint(id, 10) + ":" + strconv.Itoa(attempts)
+	return asynq.NewTask(TypeDeliveryProcess, b),
+		[]asynq.Option{asynq.TaskID(taskID), asynq.Queue(QueueIntake), asynq.MaxRetry(20)}
+}
+
+// NewDeliveryBatchTask builds one task for several stored deliveries (a
+// backlog drains in batches: see Processor.ProcessBatch). Its id is derived
+// from the deliveries and their attempt counts, so the same batch
+// dispatched twice while queued is enqueued once. A re-dispatch that groups
+// the deliveries differently makes a second task; processing is idempotent
+// per delivery, so that costs a little work and nothing else.
+func NewDeliveryBatchTask(ds []models.PendingDelivery) (*asynq.Task, []asynq.Option) {
+	if len(ds) == 1 {
+		return NewDeliveryTask(ds[0].ID, ds[0].Attempts)
+	}
+	ids := make([]uint64, len(ds))
+	h := fnv.New64a()
+	var buf [16]byte
+	for i, d := range ds {
+		ids[i] = d.ID
+		binary.LittleEndian.PutUint64(buf[:8], d.ID)
+		binary.LittleEndian.PutUint64(buf[8:], uint64(d.Attempts))
+		h.Write(buf[:])
+	}
+	b, _ := json.Marshal(DeliveryPayload{DeliveryIDs: ids})
+	taskID := fmt.Sprintf("deliveries:%d-%d:%x", ids[0], ids[len(ids)-1], h.Sum64())
 	return asynq.NewTask(TypeDeliveryProcess, b),
 		[]asynq.Option{asynq.TaskID(taskID), asynq.Queue(QueueIntake), asynq.MaxRetry(20)}
 }

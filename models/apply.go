@@ -21,11 +21,22 @@ var errRetryRace = errors.New("lost insert race")
 // upsertNewerWins is the shared shape: lock the row, insert if absent (a
 // concurrent insert of the same key makes us re-read), or update when
 // newer.
+//
+// known, when set, is the row as the caller already read it locked in this
+// transaction (nil: known absent), which saves the first lookup.
 func upsertNewerWins[T any](tx *Tx, where string, args []any, row *T, id func(*T) uint64, setID func(*T, uint64),
-	newer func(prev, next *T) bool, keep func(prev, next *T)) (*T, bool, error) {
+	newer func(prev, next *T) bool, keep func(prev, next *T), known *T, isKnown bool) (*T, bool, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		var prev T
-		err := forUpdate(tx.db, tx.pg).Where(where, args...).Take(&prev).Error
+		var err error
+		switch {
+		case attempt == 0 && isKnown && known == nil:
+			err = gorm.ErrRecordNotFound
+		case attempt == 0 && isKnown:
+			prev = *known
+		default:
+			err = forUpdate(tx.db, tx.pg).Where(where, args...).Take(&prev).Error
+		}
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			setID(row, 0)
 			res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(row)
@@ -60,6 +71,7 @@ func upsertNewerWins[T any](tx *Tx, where string, args []any, row *T, id func(*T
 // refunds that arrived before their order.
 func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, err error) {
 	o.ShopID = shopID
+	known, isKnown := tx.prefetchedOrder(shopID, o.PlatformID)
 	prev, applied, err = upsertNewerWins(tx, "shop_id = ? AND platform_id = ?", []any{shopID, o.PlatformID}, o,
 		func(x *Order) uint64 { return x.ID }, func(x *Order, id uint64) { x.ID = id },
 		func(p, n *Order) bool { return n.PlatformUpdatedAt.After(p.PlatformUpdatedAt) },
@@ -70,14 +82,14 @@ func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, e
 				n.ShippingAddress = Address{}
 				n.RedactedAt = p.RedactedAt
 			}
-		})
+		}, known, isKnown)
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert order %d: %w", o.PlatformID, err)
 	}
 	if prev != nil && o.CreatedAt.IsZero() {
 		o.CreatedAt = prev.CreatedAt
 	}
-	if prev == nil {
+	if prev == nil && tx.mayHaveOrphans(shopID, o.PlatformID) {
 		if err := tx.linkOrphans(shopID, o); err != nil {
 			return nil, false, err
 		}
@@ -154,6 +166,9 @@ func (tx *Tx) UpsertFulfillment(shopID uint64, f *Fulfillment) (prev *Fulfillmen
 	if f.OrderID, err = tx.orderIDFor(shopID, f.OrderPlatformID); err != nil {
 		return nil, false, err
 	}
+	if f.OrderID == 0 {
+		tx.noteOrphan(shopID, f.OrderPlatformID)
+	}
 	// Scans that arrived before the fulfillment itself (webhooks are
 	// unordered) decide its status when the payload has none.
 	latest, err := tx.latestEvent(shopID, f.PlatformID)
@@ -183,7 +198,7 @@ func (tx *Tx) UpsertFulfillment(shopID uint64, f *Fulfillment) (prev *Fulfillmen
 			if n.EstimatedDeliveryAt == nil {
 				n.EstimatedDeliveryAt = p.EstimatedDeliveryAt
 			}
-		})
+		}, nil, false)
 	if err != nil {
 		return nil, false, fmt.Errorf("upsert fulfillment %d: %w", f.PlatformID, err)
 	}
@@ -271,6 +286,9 @@ func (tx *Tx) UpsertRefund(shopID uint64, r *Refund) (bool, error) {
 	if r.OrderID, err = tx.orderIDFor(shopID, r.OrderPlatformID); err != nil {
 		return false, err
 	}
+	if r.OrderID == 0 {
+		tx.noteOrphan(shopID, r.OrderPlatformID)
+	}
 	res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(r)
 	if res.Error != nil {
 		return false, fmt.Errorf("insert refund %d: %w", r.PlatformID, res.Error)
@@ -292,16 +310,33 @@ func (tx *Tx) UpsertRefund(shopID uint64, r *Refund) (bool, error) {
 // cause no triggers, so the previous state is not needed). A redacted
 // customer is never written again. Returns whether the row changed.
 func (tx *Tx) UpsertCustomer(shopID uint64, c *Customer) (bool, error) {
-	c.ShopID, c.ID = shopID, 0
+	if tx.batch != nil {
+		// Written with the batch's other customers by FlushBatch; whether
+		// the row changes is not known until then.
+		tx.deferCustomer(shopID, c)
+		return false, nil
+	}
+	rows := []Customer{*c}
+	n, err := tx.upsertCustomers(shopID, rows)
+	c.ShopID, c.ID = shopID, rows[0].ID
+	return n > 0, err
+}
+
+// upsertCustomers is UpsertCustomer for many customers in one statement;
+// they must be distinct (one row may not be updated twice by a statement).
+func (tx *Tx) upsertCustomers(shopID uint64, cs []Customer) (int64, error) {
+	for i := range cs {
+		cs[i].ShopID, cs[i].ID = shopID, 0
+	}
 	res := tx.db.Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "shop_id"}, {Name: "platform_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"email", "phone", "first_name", "last_name", "locale", "state",
-			"platform_created_at", "platform_updated_at", "updated_at"}),
+			"email_marketing", "sms_marketing", "platform_created_at", "platform_updated_at", "updated_at"}),
 		Where: clause.Where{Exprs: []clause.Expression{clause.Expr{
 			SQL: "customers.platform_updated_at < excluded.platform_updated_at AND customers.redacted_at IS NULL"}}},
-	}).Create(c)
+	}).Create(&cs)
 	if res.Error != nil {
-		return false, fmt.Errorf("upsert customer %d: %w", c.PlatformID, res.Error)
+		return 0, fmt.Errorf("upsert %d customers: %w", len(cs), res.Error)
 	}
-	return res.RowsAffected > 0, nil
+	return res.RowsAffected, nil
 }

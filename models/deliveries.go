@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -153,4 +154,87 @@ func (s *Store) CountDeliveries(ctx context.Context, shopDomain, status string) 
 	var n int64
 	err := q.Count(&n).Error
 	return n, err
+}
+
+// LockDeliveries re-reads the deliveries still waiting to be processed among
+// ids, locked, in id order (so two batches that share a delivery lock in
+// the same order and the second one waits, then skips it).
+func (tx *Tx) LockDeliveries(ids []uint64) ([]Delivery, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var ds []Delivery
+	err := forUpdate(tx.db, tx.pg).Where("id IN ? AND status = ?", ids, DeliveryReceived).Order("id").Find(&ds).Error
+	if err != nil {
+		return nil, fmt.Errorf("lock %d deliveries: %w", len(ids), err)
+	}
+	return ds, nil
+}
+
+// DeliveryOutcome is how processing one delivery ended.
+type DeliveryOutcome struct {
+	ID              uint64
+	ShopID          uint64
+	OrderPlatformID int64
+	Status          string
+	Reason          string
+}
+
+// FinishDeliveries records many outcomes. On PostgreSQL it is one UPDATE
+// joined to a VALUES list, whatever the batch size: a batch of deliveries
+// is finished in one round trip instead of one per delivery.
+func (tx *Tx) FinishDeliveries(outs []DeliveryOutcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	if !tx.pg {
+		for _, o := range outs {
+			if err := tx.FinishDelivery(o.ID, o.ShopID, o.OrderPlatformID, o.Status, o.Reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var sb strings.Builder
+	args := make([]any, 0, len(outs)*5+1)
+	args = append(args, tx.now)
+	sb.WriteString(`UPDATE deliveries AS d SET status = v.status, shop_id = v.shop_id, error = v.error,
+  order_platform_id = v.order_platform_id, processed_at = ?, attempts = d.attempts + 1
+FROM (VALUES `)
+	for i, o := range outs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		// The first row's casts type the VALUES columns.
+		if i == 0 {
+			sb.WriteString("(?::bigint, ?::text, ?::bigint, ?::text, ?::bigint)")
+		} else {
+			sb.WriteString("(?, ?, ?, ?, ?)")
+		}
+		args = append(args, o.ID, o.Status, o.ShopID, truncate(o.Reason, 4000), o.OrderPlatformID)
+	}
+	sb.WriteString(") AS v(id, status, shop_id, error, order_platform_id) WHERE d.id = v.id")
+	if err := tx.db.Exec(sb.String(), args...).Error; err != nil {
+		return fmt.Errorf("finish %d deliveries: %w", len(outs), err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// FailDeliveryIfPending marks a delivery failed with the reason unless it
+// was processed (or ended otherwise) meanwhile.
+func (s *Store) FailDeliveryIfPending(ctx context.Context, id uint64, reason string) error {
+	err := s.db.WithContext(ctx).Model(&Delivery{}).Where("id = ? AND status = ?", id, DeliveryReceived).Updates(map[string]any{
+		"status": DeliveryFailed, "error": truncate(reason, 4000), "attempts": gorm.Expr("attempts + 1"),
+	}).Error
+	if err != nil {
+		return fmt.Errorf("fail delivery %d: %w", id, err)
+	}
+	return nil
 }

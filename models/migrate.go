@@ -108,6 +108,34 @@ func migrations() []*gormigrate.Migration {
 				return tx.Exec("DROP INDEX IF EXISTS ix_triggers_kind_due").Error
 			},
 		},
+		{
+			// Post-purchase messages: the messages with their unique key and
+			// their decisions, settings, templates, holds, feedback,
+			// suppressions, alerts, review asks and the outbox; marketing
+			// consent on customers and the province code on addresses.
+			ID: "202611220007_messages",
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.AutoMigrate(&v7Message{}, &v7MessageEvent{}, &v7ShopSettings{}, &v7MessageTemplate{}, &v7OrderHold{},
+					&v7Feedback{}, &v7Suppression{}, &v7Alert{}, &v7ReviewAsk{}, &v7OutboxMessage{}); err != nil {
+					return err
+				}
+				for _, col := range []string{"EmailMarketing", "SMSMarketing"} {
+					if !tx.Migrator().HasColumn(&v7Customer{}, col) {
+						if err := tx.Migrator().AddColumn(&v7Customer{}, col); err != nil {
+							return err
+						}
+					}
+				}
+				if !tx.Migrator().HasColumn(&v7Order{}, "ShipProvinceCode") {
+					return tx.Migrator().AddColumn(&v7Order{}, "ShipProvinceCode")
+				}
+				return nil
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("messages", "message_events", "shop_settings", "message_templates", "order_holds",
+					"feedback", "suppressions", "alerts", "review_asks", "outbox_messages")
+			},
+		},
 	}
 }
 

@@ -45,6 +45,8 @@ type Tx struct {
 	db  *gorm.DB
 	pg  bool
 	now time.Time
+	// batch is set between BeginBatch and FlushBatch.
+	batch *batchState
 }
 
 // InTx runs fn in one transaction; an error from fn rolls everything back.

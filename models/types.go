@@ -57,15 +57,19 @@ type Token struct {
 
 // Customer is a shopper of one shop.
 type Customer struct {
-	ID                uint64 `gorm:"primaryKey"`
-	ShopID            uint64 `gorm:"not null;uniqueIndex:ux_customers_shop_platform"`
-	PlatformID        int64  `gorm:"not null;uniqueIndex:ux_customers_shop_platform"`
-	Email             string `gorm:"size:320;not null;default:'';index"`
-	Phone             string `gorm:"size:64;not null;default:''"`
-	FirstName         string `gorm:"size:255;not null;default:''"`
-	LastName          string `gorm:"size:255;not null;default:''"`
-	Locale            string `gorm:"size:16;not null;default:''"`
-	State             string `gorm:"size:32;not null;default:''"`
+	ID         uint64 `gorm:"primaryKey"`
+	ShopID     uint64 `gorm:"not null;uniqueIndex:ux_customers_shop_platform"`
+	PlatformID int64  `gorm:"not null;uniqueIndex:ux_customers_shop_platform"`
+	Email      string `gorm:"size:320;not null;default:'';index"`
+	Phone      string `gorm:"size:64;not null;default:''"`
+	FirstName  string `gorm:"size:255;not null;default:''"`
+	LastName   string `gorm:"size:255;not null;default:''"`
+	Locale     string `gorm:"size:16;not null;default:''"`
+	State      string `gorm:"size:32;not null;default:''"`
+	// Marketing consent as the platform reports it (transactional messages
+	// need none).
+	EmailMarketing    bool `gorm:"not null;default:false"`
+	SMSMarketing      bool `gorm:"not null;default:false"`
 	PlatformCreatedAt time.Time
 	PlatformUpdatedAt time.Time
 	RedactedAt        *time.Time
@@ -75,15 +79,17 @@ type Customer struct {
 
 // Address is embedded in orders with a column prefix.
 type Address struct {
-	Name        string `gorm:"size:255;not null;default:''"`
-	Company     string `gorm:"size:255;not null;default:''"`
-	Address1    string `gorm:"size:255;not null;default:''"`
-	Address2    string `gorm:"size:255;not null;default:''"`
-	City        string `gorm:"size:255;not null;default:''"`
-	Province    string `gorm:"size:255;not null;default:''"`
-	Zip         string `gorm:"size:32;not null;default:''"`
-	CountryCode string `gorm:"size:2;not null;default:''"`
-	Phone       string `gorm:"size:64;not null;default:''"`
+	Name     string `gorm:"size:255;not null;default:''"`
+	Company  string `gorm:"size:255;not null;default:''"`
+	Address1 string `gorm:"size:255;not null;default:''"`
+	Address2 string `gorm:"size:255;not null;default:''"`
+	City     string `gorm:"size:255;not null;default:''"`
+	Province string `gorm:"size:255;not null;default:''"`
+	// ProvinceCode ("CA", "BC", "NSW") picks the recipient's time zone.
+	ProvinceCode string `gorm:"size:16;not null;default:''"`
+	Zip          string `gorm:"size:32;not null;default:''"`
+	CountryCode  string `gorm:"size:2;not null;default:''"`
+	Phone        string `gorm:"size:64;not null;default:''"`
 }
 
 // Order is the normalized order. LineItems, Fulfillments, Refunds and

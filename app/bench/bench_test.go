@@ -85,7 +85,7 @@ func TestRun_TinyBench_LedgerBalancesAndThreePhasesReported(t *testing.T) {
 	if l.Sent == 0 || l.Sent != l.Acked+l.Rejected || l.Dups == 0 {
 		t.Errorf("ledger: sent %d acked %d rejected %d dups %d", l.Sent, l.Acked, l.Rejected, l.Dups)
 	}
-	if l.Rows != l.AckedDistinct || l.Orders != l.Rows || int64(l.TasksSucceeded) < l.Rows || l.BaseRows != l.BaseAckedDistinct {
+	if l.Rows != l.AckedDistinct || l.Orders != l.Rows || l.TasksSucceeded == 0 || l.TasksLeft != 0 || l.BaseRows != l.BaseAckedDistinct {
 		t.Errorf("ledger: rows %d acked distinct %d orders %d tasks %d baseline rows %d/%d",
 			l.Rows, l.AckedDistinct, l.Orders, l.TasksSucceeded, l.BaseRows, l.BaseAckedDistinct)
 	}

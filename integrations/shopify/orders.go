@@ -159,7 +159,7 @@ func orderFields(s shape, bulk bool) string {
   tags
   test
   statusPageUrl
-  shippingAddress { name firstName lastName company address1 address2 city province zip countryCodeV2 phone }
+  shippingAddress { name firstName lastName company address1 address2 city province provinceCode zip countryCodeV2 phone }
   customer {
     legacyResourceId firstName lastName locale state createdAt updatedAt
     defaultEmailAddress { emailAddress }
@@ -637,6 +637,7 @@ type orderNode struct {
 		Address2      string `json:"address2"`
 		City          string `json:"city"`
 		Province      string `json:"province"`
+		ProvinceCode  string `json:"provinceCode"`
 		Zip           string `json:"zip"`
 		CountryCodeV2 string `json:"countryCodeV2"`
 		Phone         string `json:"phone"`
@@ -817,7 +818,7 @@ func (n *orderNode) order() (models.Order, error) {
 		}
 		o.ShippingAddress = models.Address{
 			Name: name, Company: a.Company, Address1: a.Address1, Address2: a.Address2,
-			City: a.City, Province: a.Province, Zip: a.Zip, CountryCode: a.CountryCodeV2, Phone: a.Phone,
+			City: a.City, Province: a.Province, ProvinceCode: a.ProvinceCode, Zip: a.Zip, CountryCode: a.CountryCodeV2, Phone: a.Phone,
 		}
 	}
 	if cu := n.Customer; cu != nil && cu.LegacyResourceID != 0 {

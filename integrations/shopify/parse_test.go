@@ -172,7 +172,7 @@ func TestParseWebhook_OrderFixture_KeyValues(t *testing.T) {
 		t.Errorf("Tags, Test, StatusPageURL = %q, %v, %q", o.Tags, o.Test, o.StatusPageURL)
 	}
 	wantAddr := models.Address{Name: "Steve Shipper", Company: "Shipping Company", Address1: "123 Shipping Street",
-		City: "Shippington", Province: "Kentucky", Zip: "40003", CountryCode: "US", Phone: "555-555-SHIP"}
+		City: "Shippington", Province: "Kentucky", ProvinceCode: "KY", Zip: "40003", CountryCode: "US", Phone: "555-555-SHIP"}
 	if o.ShippingAddress != wantAddr {
 		t.Errorf("ShippingAddress = %+v", o.ShippingAddress)
 	}

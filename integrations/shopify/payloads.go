@@ -54,17 +54,18 @@ type moneySet struct {
 }
 
 type addressPayload struct {
-	Name        string `json:"name"`
-	FirstName   string `json:"first_name"`
-	LastName    string `json:"last_name"`
-	Company     string `json:"company"`
-	Address1    string `json:"address1"`
-	Address2    string `json:"address2"`
-	City        string `json:"city"`
-	Province    string `json:"province"`
-	Zip         string `json:"zip"`
-	CountryCode string `json:"country_code"`
-	Phone       string `json:"phone"`
+	Name         string `json:"name"`
+	FirstName    string `json:"first_name"`
+	LastName     string `json:"last_name"`
+	Company      string `json:"company"`
+	Address1     string `json:"address1"`
+	Address2     string `json:"address2"`
+	City         string `json:"city"`
+	Province     string `json:"province"`
+	ProvinceCode string `json:"province_code"`
+	Zip          string `json:"zip"`
+	CountryCode  string `json:"country_code"`
+	Phone        string `json:"phone"`
 }
 
 func (a *addressPayload) address() models.Address {
@@ -77,7 +78,7 @@ func (a *addressPayload) address() models.Address {
 	}
 	return models.Address{
 		Name: name, Company: a.Company, Address1: a.Address1, Address2: a.Address2,
-		City: a.City, Province: a.Province, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone,
+		City: a.City, Province: a.Province, ProvinceCode: a.ProvinceCode, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone,
 	}
 }
 
@@ -91,6 +92,14 @@ type customerPayload struct {
 	State     string `json:"state"`
 	CreatedAt jtime  `json:"created_at"`
 	UpdatedAt jtime  `json:"updated_at"`
+	// Consent: the current objects, and the legacy flag older payloads carry.
+	EmailMarketingConsent *struct {
+		State string `json:"state"`
+	} `json:"email_marketing_consent"`
+	SMSMarketingConsent *struct {
+		State string `json:"state"`
+	} `json:"sms_marketing_consent"`
+	AcceptsMarketing bool `json:"accepts_marketing"`
 }
 
 func (p *customerPayload) customer() models.Customer {
@@ -106,6 +115,8 @@ func (p *customerPayload) customer() models.Customer {
 		LastName:          p.LastName,
 		Locale:            p.Locale,
 		State:             p.State,
+		EmailMarketing:    p.AcceptsMarketing || (p.EmailMarketingConsent != nil && p.EmailMarketingConsent.State == "subscribed"),
+		SMSMarketing:      p.SMSMarketingConsent != nil && p.SMSMarketingConsent.State == "subscribed",
 		PlatformCreatedAt: p.CreatedAt.t,
 		PlatformUpdatedAt: updated,
 	}
