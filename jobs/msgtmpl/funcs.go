@@ -1,0 +1,117 @@
+package msgtmpl
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"time"
+)
+
+// loadCatalog reads defaults/<locale>/phrases.json: the words the shared
+// partials and the label functions need. Flow copy lives in the flow
+// templates themselves so merchants can edit it.
+func loadCatalog(locale string) (map[string]string, error) {
+	name := "defaults/" + locale + "/phrases.json"
+	b, err := fs.ReadFile(defaultsFS, name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	var cat map[string]string
+	if err := json.Unmarshal(b, &cat); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", name, err)
+	}
+	return cat, nil
+}
+
+// funcs returns the template functions bound to locale. Binding at parse
+// time keeps templates free of a locale argument: a set is always parsed for
+// the one locale it is rendered in.
+func (r *Renderer) funcs(locale string) texttemplate.FuncMap {
+	builtin := r.builtinLocale(locale)
+	cat := r.catalogs[builtin]
+	phrase := func(key string) (string, error) {
+		s, ok := cat[key]
+		if !ok {
+			return "", fmt.Errorf("unknown phrase %q", key)
+		}
+		return s, nil
+	}
+	return texttemplate.FuncMap{
+		"t":    phrase,
+		"lang": func() string { return builtin },
+		"statusLabel": func(status string) string {
+			if s, ok := cat["status."+status]; ok {
+				return s
+			}
+			// Shopify adds statuses now and then; a readable label
+			// beats failing the send.
+			return humanize(status)
+		},
+		"reasonLabel": func(reason string) string {
+			if s, ok := cat["reason."+reason]; ok {
+				return s
+			}
+			return humanize(reason)
+		},
+		"date": func(t time.Time) string { return formatDate(cat, "fmt.date", t) },
+		"day":  func(t time.Time) string { return formatDate(cat, "fmt.day", t) },
+		"plural": func(n int, one, other string) string {
+			if n == 1 {
+				return one
+			}
+			return other
+		},
+		"button": func(url, label, color string) Button {
+			color = brandColor(color)
+			return Button{URL: url, Label: label, Color: color, TextColor: textOn(color)}
+		},
+	}
+}
+
+// Button is what the "button" partial renders; build it with the button
+// function so the text colour always contrasts with the brand colour.
+type Button struct {
+	URL, Label, Color, TextColor string
+}
+
+// formatDate fills the catalog's date pattern, whose arguments are
+// weekday, day, month name and year; an empty string for the zero time
+// lets templates skip the line with {{with}}.
+func formatDate(cat map[string]string, key string, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	weekday := cat["weekday."+strconv.Itoa(int(t.Weekday()))]
+	month := cat["month."+strconv.Itoa(int(t.Month()))]
+	return fmt.Sprintf(cat[key], weekday, t.Day(), month, t.Year())
+}
+
+func humanize(s string) string {
+	s = strings.ReplaceAll(s, "_", " ")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// textOn picks white or near-black text for a background, by the YIQ
+// brightness formula: it keeps white on mid blues that the WCAG
+// luminance crossover would give black text.
+func textOn(hex string) string {
+	hex = strings.TrimPrefix(hex, "#")
+	if len(hex) == 3 {
+		hex = string([]byte{hex[0], hex[0], hex[1], hex[1], hex[2], hex[2]})
+	}
+	v, err := strconv.ParseUint(hex, 16, 32)
+	if err != nil || len(hex) != 6 {
+		return "#ffffff"
+	}
+	red, green, blue := (v>>16)&0xff, (v>>8)&0xff, v&0xff
+	if (red*299+green*587+blue*114)/1000 >= 150 {
+		return "#1f2328"
+	}
+	return "#ffffff"
+}
