@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -52,6 +53,18 @@ type Config struct {
 	// SubscriptionCheckInterval is how often each shop's webhook
 	// subscriptions are checked and missing ones recreated.
 	SubscriptionCheckInterval time.Duration
+
+	// SMTPURL is the email relay (smtp://user:pass@host:587 or smtps://…);
+	// empty keeps email in the outbox. Only its shape is checked here:
+	// integrations/notify/email.ParseURL reads the options.
+	SMTPURL  string
+	SMTPFrom string // default sender, "Shop <orders@example.com>"; required with SMTPURL
+
+	// Twilio sends SMS; all three of SID, token and sender are set or none.
+	TwilioAccountSID string
+	TwilioAuthToken  string
+	TwilioFrom       string // E.164 number, sender id or Messaging Service SID (MG…)
+	TwilioAPIBaseURL string // https://api.twilio.com, or a fake in tests
 }
 
 // Error names the variable that is wrong.
@@ -84,6 +97,13 @@ func Load(getenv func(string) string) (Config, error) {
 
 		ReconcileInterval:         10 * time.Minute,
 		SubscriptionCheckInterval: time.Hour,
+
+		SMTPURL:          strings.TrimSpace(getenv("SMTP_URL")),
+		SMTPFrom:         strings.TrimSpace(getenv("SMTP_FROM")),
+		TwilioAccountSID: strings.TrimSpace(getenv("TWILIO_ACCOUNT_SID")),
+		TwilioAuthToken:  strings.TrimSpace(getenv("TWILIO_AUTH_TOKEN")),
+		TwilioFrom:       strings.TrimSpace(getenv("TWILIO_FROM")),
+		TwilioAPIBaseURL: "https://api.twilio.com",
 	}
 	c.ShopifyAPISecretPrevious = strings.TrimSpace(getenv("SHOPIFY_API_SECRET_PREVIOUS"))
 
@@ -182,6 +202,39 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	duration("RECONCILE_INTERVAL", time.Minute, 24*time.Hour, &c.ReconcileInterval)
 	duration("SUBSCRIPTION_CHECK_INTERVAL", time.Minute, 7*24*time.Hour, &c.SubscriptionCheckInterval)
+	if c.SMTPURL != "" {
+		// The parse error would quote the URL, password included.
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			bad("SMTP_URL", "must be an smtp:// or smtps:// URL with a host, such as smtp://user:pass@smtp.example.com:587")
+		}
+		if c.SMTPFrom == "" {
+			bad("SMTP_FROM", "is required when SMTP_URL is set (e.g. \"Shop <orders@example.com>\")")
+		}
+	}
+	if c.SMTPFrom != "" {
+		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+			bad("SMTP_FROM", "must be an email address such as \"Shop <orders@example.com>\", got %q", c.SMTPFrom)
+		}
+	}
+	twilio := map[string]string{"TWILIO_ACCOUNT_SID": c.TwilioAccountSID, "TWILIO_AUTH_TOKEN": c.TwilioAuthToken, "TWILIO_FROM": c.TwilioFrom}
+	if c.TwilioAccountSID != "" || c.TwilioAuthToken != "" || c.TwilioFrom != "" {
+		for _, name := range []string{"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"} {
+			if twilio[name] == "" {
+				bad(name, "is required when any of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM is set")
+			}
+		}
+	}
+	if c.TwilioAccountSID != "" && !strings.HasPrefix(c.TwilioAccountSID, "AC") {
+		bad("TWILIO_ACCOUNT_SID", "must be an account SID starting with AC")
+	}
+	if v := strings.TrimSpace(getenv("TWILIO_API_BASE_URL")); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("TWILIO_API_BASE_URL", "must be an absolute http(s) URL, got %q", v)
+		}
+		c.TwilioAPIBaseURL = strings.TrimRight(v, "/")
+	}
 	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", v)
@@ -232,9 +285,14 @@ func (c Config) String() string {
 	if c.RedisURL != "" {
 		redis = redactURL(c.RedisURL)
 	}
-	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d delivery_retention=%s reconcile_interval=%s subscription_check_interval=%s log_level=%s",
+	smtpURL := ""
+	if c.SMTPURL != "" {
+		smtpURL = redactURL(c.SMTPURL)
+	}
+	return fmt.Sprintf("database=%s redis=%s port=%d app_url=%s shopify_api_key=%s shopify_api_secret=%s shopify_api_secret_previous=%s scopes=%s api_version=%s api_base_url=%s encryption_key=%s webhook_max_bytes=%d delivery_retention=%s reconcile_interval=%s subscription_check_interval=%s log_level=%s smtp_url=%s smtp_from=%s twilio_account_sid=%s twilio_auth_token=%s twilio_from=%s twilio_api_base_url=%s",
 		db, redis, c.Port, c.AppURL, c.ShopifyAPIKey, mask(c.ShopifyAPISecret), mask(c.ShopifyAPISecretPrevious),
-		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.DeliveryRetention, c.ReconcileInterval, c.SubscriptionCheckInterval, c.LogLevel)
+		strings.Join(c.ShopifyScopes, ","), c.ShopifyAPIVersion, c.ShopifyAPIBaseURL, mask(string(c.EncryptionKey)), c.WebhookMaxBytes, c.DeliveryRetention, c.ReconcileInterval, c.SubscriptionCheckInterval, c.LogLevel,
+		smtpURL, c.SMTPFrom, c.TwilioAccountSID, mask(c.TwilioAuthToken), c.TwilioFrom, c.TwilioAPIBaseURL)
 }
 
 func redactURL(s string) string {

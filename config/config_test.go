@@ -83,3 +83,111 @@ func TestString_MasksSecrets(t *testing.T) {
 		}
 	}
 }
+
+// badVars lists the variables named by the *Error values joined in err.
+func badVars(err error) []string {
+	var vars []string
+	var walk func(error)
+	walk = func(err error) {
+		var ce *Error
+		if errors.As(err, &ce) && err == error(ce) {
+			vars = append(vars, ce.Var)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return vars
+}
+
+func TestLoad_MessagingBadValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	const (
+		sid   = "AC0123456789abcdef0123456789abcdef"
+		from  = "Shop <orders@example.com>"
+		relay = "smtp://user:pw@smtp.example.com:587"
+	)
+	cases := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"SMTPURLWrongScheme", map[string]string{"SMTP_URL": "http://smtp.example.com", "SMTP_FROM": from}, []string{"SMTP_URL"}},
+		{"SMTPURLNoScheme", map[string]string{"SMTP_URL": "smtp.example.com:587", "SMTP_FROM": from}, []string{"SMTP_URL"}},
+		{"SMTPURLNoHost", map[string]string{"SMTP_URL": "smtps://user:pw@:465", "SMTP_FROM": from}, []string{"SMTP_URL"}},
+		{"SMTPURLUnparseable", map[string]string{"SMTP_URL": "smtp://u:p@h:port%zz", "SMTP_FROM": from}, []string{"SMTP_URL"}},
+		{"SMTPFromMissing", map[string]string{"SMTP_URL": relay}, []string{"SMTP_FROM"}},
+		{"SMTPFromNotAnAddress", map[string]string{"SMTP_URL": relay, "SMTP_FROM": "orders at example"}, []string{"SMTP_FROM"}},
+		{"SMTPFromAloneStillChecked", map[string]string{"SMTP_FROM": "<<>>"}, []string{"SMTP_FROM"}},
+		{"TwilioSIDOnly", map[string]string{"TWILIO_ACCOUNT_SID": sid}, []string{"TWILIO_AUTH_TOKEN", "TWILIO_FROM"}},
+		{"TwilioFromMissing", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "tok"}, []string{"TWILIO_FROM"}},
+		{"TwilioSIDMissing", map[string]string{"TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM": "+15005550006"}, []string{"TWILIO_ACCOUNT_SID"}},
+		{"TwilioSIDNotAccount", map[string]string{"TWILIO_ACCOUNT_SID": "SK0123", "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM": "+15005550006"}, []string{"TWILIO_ACCOUNT_SID"}},
+		{"TwilioBaseURLNotHTTP", map[string]string{"TWILIO_API_BASE_URL": "api.twilio.com"}, []string{"TWILIO_API_BASE_URL"}},
+		{"TwilioBaseURLFTP", map[string]string{"TWILIO_API_BASE_URL": "ftp://api.twilio.com"}, []string{"TWILIO_API_BASE_URL"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(env(tc.env))
+			if got := strings.Join(badVars(err), ","); got != strings.Join(tc.want, ",") {
+				t.Fatalf("bad variables = %q, want %q (err: %v)", got, strings.Join(tc.want, ","), err)
+			}
+			if strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "tok") {
+				t.Errorf("error leaks a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoad_MessagingDefaultsAndValidValues(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPURL != "" || c.TwilioAccountSID != "" || c.TwilioAPIBaseURL != "https://api.twilio.com" {
+		t.Fatalf("messaging defaults = %q %q %q", c.SMTPURL, c.TwilioAccountSID, c.TwilioAPIBaseURL)
+	}
+	c, err = Load(env(map[string]string{
+		"SMTP_URL": " smtps://user:pw@smtp.example.com ", "SMTP_FROM": "Shop <orders@example.com>",
+		"TWILIO_ACCOUNT_SID": "AC0123", "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM": "+15005550006",
+		"TWILIO_API_BASE_URL": "http://127.0.0.1:9999/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPURL != "smtps://user:pw@smtp.example.com" || c.SMTPFrom != "Shop <orders@example.com>" ||
+		c.TwilioAccountSID != "AC0123" || c.TwilioAuthToken != "tok" || c.TwilioFrom != "+15005550006" ||
+		c.TwilioAPIBaseURL != "http://127.0.0.1:9999" {
+		t.Fatalf("loaded %+v", c)
+	}
+}
+
+func TestString_MasksMessagingSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"SMTP_URL": "smtp://apikey:smtp-hunter2@smtp.example.com:587", "SMTP_FROM": "orders@example.com",
+		"TWILIO_ACCOUNT_SID": "AC0123", "TWILIO_AUTH_TOKEN": "twilio-hunter2", "TWILIO_FROM": "+15005550006",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.String()
+	for _, secret := range []string{"smtp-hunter2", "twilio-hunter2"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("String() leaks %q: %s", secret, s)
+		}
+	}
+	for _, shown := range []string{"smtp.example.com:587", "orders@example.com", "AC0123", "+15005550006"} {
+		if !strings.Contains(s, shown) {
+			t.Errorf("String() hides %q: %s", shown, s)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package email
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/doorstep/doorstep/integrations/notify"
+)
+
+// reservedHeaders are set from Message fields; letting Headers override them
+// would make two sources of truth (and a way to smuggle in recipients).
+var reservedHeaders = map[string]bool{
+	"from": true, "to": true, "cc": true, "bcc": true, "reply-to": true, "subject": true,
+	"message-id": true, "date": true, "mime-version": true, "content-type": true,
+	"content-transfer-encoding": true, "sender": true, "return-path": true,
+}
+
+// build turns m into a go-mail message. Errors mean the message itself is
+// unsendable and are permanent.
+func (ch *Channel) build(m notify.Message) (*gomail.Msg, error) {
+	if m.ID == "" {
+		return nil, fmt.Errorf("message has no id")
+	}
+	if m.Text == "" && m.HTML == "" {
+		return nil, fmt.Errorf("message %s has no body", m.ID)
+	}
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+
+	from := *ch.from
+	if m.From != "" {
+		a, err := mail.ParseAddress(m.From)
+		if err != nil {
+			return nil, fmt.Errorf("from %q: %w", m.From, err)
+		}
+		from = *a
+	}
+	if m.FromName != "" {
+		from.Name = m.FromName
+	}
+	msg.FromMailAddress(&from)
+
+	to, err := mail.ParseAddress(m.To)
+	if err != nil {
+		return nil, fmt.Errorf("to %q: %w", m.To, err)
+	}
+	msg.ToMailAddress(to)
+	if m.ReplyTo != "" {
+		if err := msg.ReplyTo(m.ReplyTo); err != nil {
+			return nil, fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
+		}
+	}
+	if strings.ContainsAny(m.Subject, "\r\n") {
+		return nil, fmt.Errorf("subject contains a line break")
+	}
+	msg.Subject(m.Subject)
+	msg.SetMessageIDWithValue(MessageID(m.ID))
+	msg.SetDateWithValue(time.Now())
+
+	for k, v := range m.Headers {
+		if !validHeaderName(k) {
+			return nil, fmt.Errorf("header name %q is not valid", k)
+		}
+		if reservedHeaders[strings.ToLower(k)] {
+			return nil, fmt.Errorf("header %q is set from the message fields", k)
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("header %q contains a line break", k)
+		}
+		msg.SetGenHeader(gomail.Header(k), v)
+	}
+
+	switch {
+	case m.Text != "" && m.HTML != "":
+		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	case m.Text != "":
+		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	default:
+		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
+	}
+	return msg, nil
+}
+
+// MessageID returns the Message-ID value (without angle brackets) used for
+// the message with our id: "<id>@doorstep". It is stable, so a message sent
+// twice after an ambiguous failure carries the same Message-ID both times.
+// An id that is not a valid RFC 5322 dot-atom is replaced by its SHA-256.
+func MessageID(id string) string {
+	if !isDotAtom(id) || len(id) > 200 {
+		sum := sha256.Sum256([]byte(id))
+		id = hex.EncodeToString(sum[:16])
+	}
+	return id + "@doorstep"
+}
+
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
+}
