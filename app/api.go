@@ -26,6 +26,7 @@ func (a *App) apiRoutes(r *gin.Engine) {
 	a.deliveriesAPI(api)
 	a.privacyAPI(api)
 	a.syncAPI(api)
+	a.messagesAPI(api)
 }
 
 // sessionAuth verifies the session token and loads its shop. Anything

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,8 @@ import (
 	"github.com/doorstep/doorstep/integrations/commerce"
 	"github.com/doorstep/doorstep/integrations/shopify"
 	"github.com/doorstep/doorstep/jobs"
+	"github.com/doorstep/doorstep/jobs/links"
+	"github.com/doorstep/doorstep/jobs/msgtmpl"
 	"github.com/doorstep/doorstep/models"
 )
 
@@ -71,6 +74,13 @@ type Options struct {
 	// ShopifyClock paces the Shopify client's throttling and retry waits;
 	// nil → real time. Tests share a virtual clock with the fake.
 	ShopifyClock shopify.Clock
+	// NoMessages leaves the message flows out (the ingest bench measures
+	// intake alone).
+	NoMessages bool
+	// Channels replace the message channels built from the configuration
+	// (tests); MessageClock is the message policy's clock (quiet hours).
+	Channels     map[string]jobs.Sender
+	MessageClock func() time.Time
 }
 
 // Redis timeouts for every asynq connection: short, so a Redis that hangs
@@ -111,9 +121,14 @@ type App struct {
 	reconcile *jobs.Reconciler
 	subs      *jobs.SubscriptionChecker
 	sched     *jobs.Scheduler
-	router    *gin.Engine
-	opts      Options
-	now       func() time.Time
+	// Messages: rendering with the shopper links, and the channels.
+	composer *jobs.Composer
+	messages *jobs.Messenger
+	scan     *jobs.DelayScanner
+	closers  []func() error
+	router   *gin.Engine
+	opts     Options
+	now      func() time.Time
 
 	closeOnce sync.Once
 	// draining is set when shutdown starts: /readyz answers 503.
@@ -171,7 +186,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		HTTPClient: opts.HTTPClient, Clock: opts.ShopifyClock,
 	})
 	platforms := map[string]commerce.Webhooks{models.PlatformShopify: a.shopify}
-	flows := jobs.NewFlows(append(jobs.PrivacyFlows(a.store, a.log), opts.Flows...)...)
+	renderer, err := msgtmpl.New()
+	if err != nil {
+		return nil, fmt.Errorf("message templates: %w", err)
+	}
+	// The link key is derived from the encryption key, so rotating one
+	// secret is enough and link tokens never reuse the data key itself.
+	linkKey := sha256.Sum256(append([]byte("doorstep links v1:"), cfg.EncryptionKey...))
+	signer, err := links.NewSigner(linkKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("link signer: %w", err)
+	}
+	a.composer = jobs.NewComposer(a.store, renderer, signer, cfg.AppURL).WithClock(opts.MessageClock)
+	wake := func() { a.disp.Wake() }
+	allFlows := append(jobs.PrivacyFlows(a.store, a.log), opts.Flows...)
+	if !opts.NoMessages {
+		allFlows = append(allFlows, jobs.MessageFlows(a.store, wake, opts.MessageClock)...)
+	}
+	flows := jobs.NewFlows(allFlows...)
 	dcfg := opts.Dispatcher
 	if dcfg.Interval == 0 {
 		dcfg.Interval = cfg.DispatchInterval
@@ -179,6 +211,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	dcfg.Metrics = a.metrics.jobs
 	a.disp = jobs.NewDispatcher(a.store, a.queue, flows, dcfg, a.log)
 	a.proc = jobs.NewProcessor(a.store, platforms, a.log, a.disp.WakeFor)
+	channels := opts.Channels
+	if channels == nil {
+		if channels, err = a.channels(); err != nil {
+			return nil, err
+		}
+	}
+	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Now: opts.MessageClock}, a.log)
+	a.scan = jobs.NewDelayScanner(a.store, wake, opts.MessageClock, a.log)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)
 	// *App is the sync jobs' TokenSource (AccessToken refreshes tokens).
@@ -217,6 +257,9 @@ func (a *App) Processor() *jobs.Processor { return a.proc }
 // the workers have stopped using them.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
+		for _, c := range a.closers {
+			_ = c()
+		}
 		_ = a.insp.Close()
 		_ = a.queue.Close()
 		if a.mini != nil {
@@ -280,7 +323,7 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		// Logs and measures every task (failures included: it replaces an
 		// ErrorHandler).
 		mux.Use(jobs.TaskMiddleware(a.log, a.metrics.jobs))
-		jobs.Register(mux, a.proc, a.runner)
+		jobs.Register(mux, a.proc, a.runner, a.messages, a.scan)
 		jobs.RegisterSync(mux, a.backfill, a.reconcile, a.subs)
 		if err := workers.Start(mux); err != nil {
 			if ln != nil {

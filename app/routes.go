@@ -16,6 +16,8 @@ func (a *App) routes() *gin.Engine {
 	r.GET("/auth/shopify", a.handleInstall())
 	r.GET("/auth/shopify/callback", a.handleCallback())
 	r.POST("/webhooks/shopify", a.handleShopifyWebhook())
+	r.POST("/webhooks/twilio", a.handleTwilioInbound())
+	a.shopperRoutes(r)
 
 	a.apiRoutes(r)
 

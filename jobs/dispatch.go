@@ -128,7 +128,40 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 		return n1, err
 	}
 	n2, err := d.dispatchTriggers(ctx)
-	return n1 + n2, err
+	if err != nil {
+		return n1 + n2, err
+	}
+	n3, err := d.dispatchMessages(ctx)
+	return n1 + n2 + n3, err
+}
+
+// dispatchMessages hands due messages to asynq: waiting ones whose time
+// came (their own ProcessAt task may be lost with Redis) and ones left
+// "sending" by a worker that died.
+func (d *Dispatcher) dispatchMessages(ctx context.Context) (int, error) {
+	now := d.now()
+	ms, err := d.store.DueMessages(ctx, now, now.Add(-d.cfg.RedispatchAfter), now.Add(-staleSending), d.cfg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	done := make([]uint64, 0, len(ms))
+	var enqErr error
+	for _, m := range ms {
+		due := m.DueAt
+		if m.Status == models.MessageSending {
+			due = now // a fresh task id: the dead worker's task is gone or done
+		}
+		task, opts := NewMessageTask(m.ID, due)
+		if err := d.enqueue(ctx, task, opts); err != nil {
+			enqErr = fmt.Errorf("enqueue message %d: %w", m.ID, err)
+			break
+		}
+		done = append(done, m.ID)
+	}
+	if err := d.store.MarkMessagesDispatched(ctx, done, now); err != nil {
+		return len(done), err
+	}
+	return len(done), enqErr
 }
 
 // enqueue hands one task over; a task id already in Redis counts as handed
@@ -281,8 +314,15 @@ func (r *TriggerRunner) ProcessTask(ctx context.Context, task *asynq.Task) error
 	return r.store.MarkTriggerDone(ctx, t.ID)
 }
 
-// Register lists every task type Doorstep runs.
-func Register(mux *asynq.ServeMux, p *Processor, r *TriggerRunner) {
+// Register lists every task type Doorstep runs (RegisterSync adds the
+// order sync's). m and scan may be nil where no messages are sent.
+func Register(mux *asynq.ServeMux, p *Processor, r *TriggerRunner, m *Messenger, scan *DelayScanner) {
 	mux.Handle(TypeDeliveryProcess, p)
 	mux.Handle(TypeTriggerRun, r)
+	if m != nil {
+		mux.Handle(TypeMessageSend, m)
+	}
+	if scan != nil {
+		mux.Handle(TypeDelayScan, scan)
+	}
 }

@@ -114,7 +114,7 @@ func TestDispatcher_EndToEndThroughAsynq(t *testing.T) {
 	}
 	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 2, Queues: Queues, Logger: nil, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
-	Register(mux, p, NewTriggerRunner(s, NewFlows(), quiet))
+	Register(mux, p, NewTriggerRunner(s, NewFlows(), quiet), nil, nil)
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,10 @@ type SchedulerConfig struct {
 	ReconcileEvery      time.Duration // RECONCILE_INTERVAL (default 10 min)
 	SubscriptionsEvery  time.Duration // SUBSCRIPTION_CHECK_INTERVAL (default 1 h)
 	BackfillStaleAfter  time.Duration // re-enqueue a running backfill not advanced for this long (default 5 min)
+	DelayScanEvery      time.Duration // predicted-delay scan per shop (default 1 h)
 	DisableReconcile    bool
 	DisableSubscription bool
+	DisableDelayScan    bool
 }
 
 // Scheduler is the periodic loop of the worker role. Every tick, for every
@@ -54,6 +56,9 @@ func NewScheduler(store *models.Store, q Enqueuer, backfill *Backfiller, cfg Sch
 	}
 	if cfg.BackfillStaleAfter <= 0 {
 		cfg.BackfillStaleAfter = 5 * time.Minute
+	}
+	if cfg.DelayScanEvery <= 0 {
+		cfg.DelayScanEvery = time.Hour
 	}
 	return &Scheduler{store: store, q: q, backfill: backfill, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
 }
@@ -114,6 +119,12 @@ func (s *Scheduler) TickOnce(ctx context.Context) error {
 			task, opts := NewReconcileTask(shop.ID, Window(now, s.cfg.ReconcileEvery), s.cfg.ReconcileEvery)
 			if err := s.enqueue(ctx, task, opts); err != nil {
 				errs = append(errs, fmt.Errorf("enqueue reconcile of %s: %w", shop.Domain, err))
+			}
+		}
+		if !s.cfg.DisableDelayScan {
+			task, opts := NewDelayScanTask(shop.ID, Window(now, s.cfg.DelayScanEvery), s.cfg.DelayScanEvery)
+			if err := s.enqueue(ctx, task, opts); err != nil {
+				errs = append(errs, fmt.Errorf("enqueue delay scan of %s: %w", shop.Domain, err))
 			}
 		}
 		if !s.cfg.DisableSubscription {

@@ -179,3 +179,18 @@ type OutboxMessage struct {
 	Headers   string `gorm:"type:text;not null;default:''"`
 	CreatedAt time.Time
 }
+
+// Waiting reports whether the message still waits to be sent.
+func (m Message) Waiting() bool { return m.Status == MessageQueued || m.Status == MessageDeferred }
+
+// Table names are fixed (gorm would pluralize "feedback" as "feedbacks").
+func (Message) TableName() string         { return "messages" }
+func (MessageEvent) TableName() string    { return "message_events" }
+func (ShopSettings) TableName() string    { return "shop_settings" }
+func (MessageTemplate) TableName() string { return "message_templates" }
+func (OrderHold) TableName() string       { return "order_holds" }
+func (Feedback) TableName() string        { return "feedback" }
+func (Suppression) TableName() string     { return "suppressions" }
+func (Alert) TableName() string           { return "alerts" }
+func (ReviewAsk) TableName() string       { return "review_asks" }
+func (OutboxMessage) TableName() string   { return "outbox_messages" }

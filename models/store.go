@@ -56,6 +56,15 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 }
 
+// InTxAt is InTx with the transaction's clock set to now: the timestamps
+// it writes (a message's sending and sent times, its decisions) follow a
+// caller's clock, which tests fake to run a week-long flow in seconds.
+func (s *Store) InTxAt(ctx context.Context, now time.Time, fn func(tx *Tx) error) error {
+	return s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+		return fn(&Tx{db: gtx, pg: s.pg, now: now.UTC()})
+	})
+}
+
 // forUpdate locks the selected row on PostgreSQL; SQLite transactions are
 // already exclusive (we open them IMMEDIATE).
 func forUpdate(db *gorm.DB, pg bool) *gorm.DB {

@@ -1,0 +1,271 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/doorstep/doorstep/integrations/notify"
+	"github.com/doorstep/doorstep/jobs/policy"
+	"github.com/doorstep/doorstep/models"
+)
+
+// TypeMessageSend sends one message row.
+const TypeMessageSend = "message:send"
+
+// MessagePayload names the message to send (ids only: no personal data in Redis).
+type MessagePayload struct {
+	MessageID uint64 `json:"message_id"`
+}
+
+// NewMessageTask builds the task for a message due at due. The id names
+// the due time too: a message deferred to later gets a new task, while
+// dispatching the same due message twice enqueues it once.
+func NewMessageTask(id uint64, due time.Time) (*asynq.Task, []asynq.Option) {
+	b := fmt.Appendf(nil, `{"message_id":%d}`, id)
+	opts := []asynq.Option{asynq.TaskID("message:" + strconv.FormatUint(id, 10) + ":" + strconv.FormatInt(due.Unix(), 10)),
+		asynq.Queue(QueueFlows), asynq.MaxRetry(10), asynq.Timeout(sendTimeout + 5*time.Second)}
+	if time.Until(due) > time.Second {
+		opts = append(opts, asynq.ProcessAt(due))
+	}
+	return asynq.NewTask(TypeMessageSend, b), opts
+}
+
+// Sender is what a channel does for the messenger (notify.Channel fits).
+type Sender interface {
+	Send(ctx context.Context, m notify.Message) (notify.Receipt, error)
+}
+
+// TicketChecker tells whether an order has an open support ticket (the
+// helpdesk integration implements it; nil means never).
+type TicketChecker interface {
+	OpenTicket(ctx context.Context, shopID uint64, orderPlatformID int64) (bool, error)
+}
+
+const (
+	// sendTimeout bounds one send, well below asynq's 30 s lease: a task
+	// re-run because its lease expired (asynq issue #1030) finds the
+	// message still "sending" and leaves it alone.
+	sendTimeout = 20 * time.Second
+	// staleSending is how long a claim lives: a message still "sending"
+	// this long after its claim belongs to a worker that died mid-send,
+	// and is sent again (the one duplicate window, see docs/MESSAGES.md).
+	staleSending = 2 * time.Minute
+	// maxTransientAttempts ends retries of a provider that keeps failing.
+	maxTransientAttempts = 8
+	// holdRecheck is how often a held message looks at its holds again
+	// (clearing a manual hold resumes it at once).
+	holdRecheck = time.Hour
+)
+
+// MessengerConfig wires the messenger.
+type MessengerConfig struct {
+	Channels map[string]Sender // by notify channel name: "email", "sms"
+	Tickets  TicketChecker
+	Now      func() time.Time // a fake clock in tests
+}
+
+// Messenger handles message:send: it claims a due message, applies the
+// message policy (order state, superseded statuses, consent, holds,
+// frequency cap, quiet hours), renders it and hands it to its channel,
+// recording every decision on the message.
+type Messenger struct {
+	store    *models.Store
+	composer *Composer
+	q        Enqueuer
+	cfg      MessengerConfig
+	zones    *policy.Zones
+	log      *slog.Logger
+}
+
+// NewMessenger builds the message sender.
+func NewMessenger(store *models.Store, composer *Composer, q Enqueuer, cfg MessengerConfig, log *slog.Logger) *Messenger {
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	return &Messenger{store: store, composer: composer, q: q, cfg: cfg, zones: policy.NewZones(), log: log}
+}
+
+// ProcessTask implements asynq.Handler.
+func (s *Messenger) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	pl, err := decode[MessagePayload](t)
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, pl.MessageID)
+}
+
+// Send sends one message if it is due and the policy allows it. Running it
+// again, or concurrently, sends nothing twice: the claim (queued →
+// sending) happens in a transaction before the provider is called.
+func (s *Messenger) Send(ctx context.Context, id uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	m, err := s.store.Message(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("message %d: %w: %w", id, err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	if !m.Waiting() && m.Status != models.MessageSending {
+		return nil
+	}
+	shop, err := s.store.ShopByID(ctx, m.ShopID)
+	if err != nil {
+		return err
+	}
+	set, err := LoadSettings(ctx, s.store, shop.ID)
+	if err != nil {
+		return err
+	}
+	order, err := s.store.Order(ctx, shop.ID, m.OrderPlatformID)
+	if err != nil {
+		return err
+	}
+	log := s.log.With("shop", shop.Domain, "message", m.ID, "flow", m.Flow, "step", m.Step, "channel", m.Channel)
+
+	var (
+		claimed    bool
+		deferUntil time.Time
+	)
+	now := s.cfg.Now()
+	err = s.store.InTxAt(ctx, now, func(tx *models.Tx) error {
+		cur, err := tx.LockMessage(id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Waiting() && !cur.DueAt.After(now.Add(time.Second)):
+		case cur.Status == models.MessageSending && cur.SendingAt != nil && cur.SendingAt.Before(now.Add(-staleSending)):
+			log.Warn("message left sending by a worker that died; sending again")
+		default:
+			return nil // not due yet, already sent or decided, or another worker is sending it
+		}
+		m = cur
+		d, err := s.decide(ctx, tx, shop, set, &order, &m, now)
+		if err != nil {
+			return err
+		}
+		switch d.status {
+		case models.MessageSuppressed:
+			return tx.SetMessage(&m, models.MessageSuppressed, d.reason, time.Time{})
+		case models.MessageDeferred:
+			deferUntil = d.until
+			return tx.SetMessage(&m, models.MessageDeferred, d.reason, d.until)
+		}
+		claimed = true
+		return tx.SetMessage(&m, models.MessageSending, "", time.Time{})
+	})
+	if err != nil {
+		return fmt.Errorf("claim message %d: %w", id, err)
+	}
+	if !deferUntil.IsZero() {
+		s.enqueueAt(ctx, m.ID, deferUntil)
+		log.Info("message deferred", "until", deferUntil, "reason", m.Reason)
+	}
+	if !claimed {
+		return nil
+	}
+	return s.deliver(ctx, log, shop, set, &order, m)
+}
+
+// deliver renders and sends a claimed message and records the outcome.
+func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.Shop, set Settings, o *models.Order, m models.Message) error {
+	finish := func(status, reason string, due time.Time, fn func(tx *models.Tx) error) error {
+		// The outcome must be recorded even if the send used up the
+		// context: a fresh one, bounded.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return s.store.FinishSend(fctx, s.cfg.Now(), &m, status, reason, due, fn)
+	}
+	c, err := s.composer.Compose(ctx, shop, set, m, o)
+	if err != nil {
+		log.Error("message does not render", "err", err)
+		return finish(models.MessageFailed, "render: "+err.Error(), time.Time{}, nil)
+	}
+	ch, ok := s.cfg.Channels[m.Channel]
+	if !ok {
+		return finish(models.MessageFailed, "no "+m.Channel+" channel configured", time.Time{}, nil)
+	}
+	msg := notify.Message{ID: "msg-" + strconv.FormatUint(m.ID, 10), ShopID: int64(shop.ID), Channel: m.Channel, To: m.Recipient,
+		Subject: c.Subject, HTML: c.HTML, Text: c.Text}
+	if m.Channel == notify.SMSChannel {
+		msg.Text, msg.HTML, msg.Subject = c.SMS, "", ""
+	} else {
+		msg.From, msg.ReplyTo = set.Sender.FromEmail, orDefault(set.Sender.ReplyTo, shop.Email)
+		msg.FromName = orDefault(set.Sender.FromName, orDefault(shop.Name, shop.Domain))
+		if m.Marketing {
+			// RFC 8058 one-click unsubscribe: mail providers show their
+			// own button and POST to the link.
+			msg.Headers = map[string]string{"List-Unsubscribe": "<" + c.Unsubscribe + ">", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+		}
+	}
+	receipt, err := ch.Send(ctx, msg)
+	switch {
+	case err == nil:
+		m.ProviderID = receipt.ProviderID
+		log.Info("message sent", "provider_id", receipt.ProviderID)
+		return finish(models.MessageSent, "", time.Time{}, func(tx *models.Tx) error {
+			if m.Flow == FlowReviewRequest {
+				return tx.RecordReviewAsks(shop.ID, m.Recipient, m.ID, productIDs(deliveredLines(o)))
+			}
+			return nil
+		})
+	case notify.IsPermanent(err):
+		log.Warn("provider refused the message", "err", err)
+		if notify.IsNoSuchAddress(err) {
+			if serr := s.store.Suppress(ctx, shop.ID, m.Channel, m.Recipient, models.SuppressBounced, err.Error()); serr != nil {
+				log.Error("suppress bounced address", "err", serr)
+			}
+		}
+		return finish(models.MessageFailed, err.Error(), time.Time{}, nil)
+	case m.Attempts >= maxTransientAttempts:
+		return finish(models.MessageFailed, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err), time.Time{}, nil)
+	default:
+		wait := backoff(m.Attempts)
+		if ra, ok := notify.RetryAfter(err); ok && ra > wait {
+			wait = ra
+		}
+		due := s.cfg.Now().Add(wait)
+		log.Warn("message send failed; will retry", "err", err, "retry_at", due)
+		if ferr := finish(models.MessageQueued, "retry: "+err.Error(), due, nil); ferr != nil {
+			return ferr
+		}
+		s.enqueueAt(ctx, m.ID, due)
+		return nil
+	}
+}
+
+// backoff is 10 s, 20 s, 40 s … capped at 30 minutes.
+func backoff(attempts int) time.Duration {
+	d := 10 * time.Second << min(max(attempts-1, 0), 8)
+	return min(d, 30*time.Minute)
+}
+
+// enqueueAt hands a message's next attempt to asynq; if that fails the
+// dispatcher finds it in the database when it is due.
+func (s *Messenger) enqueueAt(ctx context.Context, id uint64, due time.Time) {
+	task, opts := NewMessageTask(id, due)
+	if _, err := s.q.EnqueueContext(context.WithoutCancel(ctx), task, opts...); err != nil &&
+		!errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, asynq.ErrDuplicateTask) {
+		s.log.Warn("enqueue message; the dispatcher will pick it up", "message", id, "err", err)
+	}
+}
+
+func productIDs(lines []models.LineItem) []int64 {
+	var out []int64
+	seen := map[int64]bool{}
+	for _, l := range lines {
+		if l.ProductID != 0 && !seen[l.ProductID] {
+			seen[l.ProductID] = true
+			out = append(out, l.ProductID)
+		}
+	}
+	return out
+}

@@ -1,0 +1,575 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// AddressHash is how suppressions and review asks name an address without
+// storing it: lower-cased, trimmed, SHA-256.
+func AddressHash(address string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(address))))
+	return hex.EncodeToString(sum[:])
+}
+
+// ---- writing messages ----
+
+// QueueMessage writes a message unless one with the same unique key exists,
+// and reports whether it was new. The decision is traced.
+func (tx *Tx) QueueMessage(m *Message) (bool, error) {
+	m.ID = 0
+	if m.Status == "" {
+		m.Status = MessageQueued
+	}
+	if m.DueAt.IsZero() {
+		m.DueAt = tx.now
+	}
+	if m.FirstDueAt.IsZero() {
+		m.FirstDueAt = m.DueAt
+	}
+	res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(m)
+	if res.Error != nil {
+		return false, fmt.Errorf("queue %s message: %w", m.Flow, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	due := m.DueAt
+	return true, tx.TraceMessage(*m, m.Status, m.Reason, &due)
+}
+
+// QueueMessage is Tx.QueueMessage in its own transaction.
+func (s *Store) QueueMessage(ctx context.Context, m *Message) (bool, error) {
+	var created bool
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var err error
+		created, err = tx.QueueMessage(m)
+		return err
+	})
+	return created, err
+}
+
+// TraceMessage records one decision about a message for the timeline.
+func (tx *Tx) TraceMessage(m Message, status, reason string, until *time.Time) error {
+	ev := MessageEvent{ShopID: m.ShopID, OrderPlatformID: m.OrderPlatformID, MessageID: m.ID, Status: status,
+		Reason: truncate(reason, 1024), Until: until, At: tx.now}
+	if err := tx.db.Create(&ev).Error; err != nil {
+		return fmt.Errorf("trace message %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// LockMessage reads a message locked for update.
+func (tx *Tx) LockMessage(id uint64) (Message, error) {
+	var m Message
+	if err := forUpdate(tx.db, tx.pg).Take(&m, id).Error; err != nil {
+		return Message{}, fmt.Errorf("message %d: %w", id, notFound(err))
+	}
+	return m, nil
+}
+
+// SetMessage moves a message to a new state with the reason and traces it.
+// For MessageDeferred and MessageQueued, due is the new due time.
+func (tx *Tx) SetMessage(m *Message, status, reason string, due time.Time) error {
+	updates := map[string]any{"status": status, "reason": truncate(reason, 1024)}
+	var until *time.Time
+	switch status {
+	case MessageDeferred, MessageQueued:
+		updates["due_at"], updates["dispatched_at"] = due, nil
+		m.DueAt, m.DispatchedAt = due, nil
+		until = &due
+	case MessageSending:
+		updates["sending_at"], updates["attempts"] = tx.now, gorm.Expr("attempts + 1")
+		m.SendingAt = &tx.now
+		m.Attempts++
+	case MessageSent:
+		updates["sent_at"], updates["provider_id"] = tx.now, m.ProviderID
+		m.SentAt = &tx.now
+	}
+	if status == MessageDeferred && m.HeldSince == nil && strings.HasPrefix(reason, "held") {
+		updates["held_since"] = tx.now
+		m.HeldSince = &tx.now
+	}
+	if status != MessageDeferred || !strings.HasPrefix(reason, "held") {
+		updates["held_since"] = nil
+	}
+	if err := tx.db.Model(&Message{}).Where("id = ?", m.ID).Updates(updates).Error; err != nil {
+		return fmt.Errorf("message %d to %s: %w", m.ID, status, err)
+	}
+	m.Status, m.Reason = status, reason
+	return tx.TraceMessage(*m, status, reason, until)
+}
+
+// AddCover adds a fulfillment to a not-yet-sent shipping notice (a burst of
+// shipments collapses into one message). It reports false when the message
+// is no longer waiting, so the caller writes a new one.
+func (tx *Tx) AddCover(id uint64, subject string) (bool, error) {
+	m, err := tx.LockMessage(id)
+	if err != nil {
+		return false, err
+	}
+	if m.Status != MessageQueued && m.Status != MessageDeferred {
+		return false, nil
+	}
+	if m.Subject == subject || strings.Contains(","+m.Covers+",", ","+subject+",") {
+		return true, nil
+	}
+	covers := subject
+	if m.Covers != "" {
+		covers = m.Covers + "," + subject
+	}
+	if err := tx.db.Model(&Message{}).Where("id = ?", id).Update("covers", covers).Error; err != nil {
+		return false, fmt.Errorf("add %s to message %d: %w", subject, id, err)
+	}
+	return true, tx.TraceMessage(m, m.Status, "also covers "+subject, nil)
+}
+
+// WaitingMessage finds an unsent message of an order's flow step on a
+// channel for a recipient (the shipping notice a new shipment can join).
+func (tx *Tx) WaitingMessage(shopID uint64, orderPlatformID int64, flow, step, channel, recipient string) (Message, bool, error) {
+	var ms []Message
+	err := tx.db.Where("shop_id = ? AND order_platform_id = ? AND flow = ? AND step = ? AND channel = ? AND recipient = ? AND status IN ?",
+		shopID, orderPlatformID, flow, step, channel, recipient, []string{MessageQueued, MessageDeferred}).
+		Order("id").Limit(1).Find(&ms).Error
+	if err != nil {
+		return Message{}, false, fmt.Errorf("waiting %s message: %w", flow, err)
+	}
+	if len(ms) == 0 {
+		return Message{}, false, nil
+	}
+	return ms[0], true, nil
+}
+
+// LockRecipient serializes, until the transaction ends, the decisions about
+// one recipient's messages (the frequency cap counts what the others sent).
+// SQLite transactions are exclusive already.
+func (tx *Tx) LockRecipient(shopID uint64, recipient string) error {
+	if !tx.pg {
+		return nil
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", shopID, strings.ToLower(recipient))
+	if err := tx.db.Exec("SELECT pg_advisory_xact_lock(?)", int64(h.Sum64())).Error; err != nil {
+		return fmt.Errorf("lock recipient: %w", err)
+	}
+	return nil
+}
+
+// MarketingSendTimes lists when a recipient's non-transactional messages
+// went out (or started to) since a time, for the frequency cap.
+func (tx *Tx) MarketingSendTimes(shopID uint64, recipient string, since time.Time, exceptID uint64) ([]time.Time, error) {
+	var ms []Message
+	err := tx.db.Select("sent_at", "sending_at").
+		Where("shop_id = ? AND recipient = ? AND marketing = ? AND id <> ? AND status IN ? AND COALESCE(sent_at, sending_at) >= ?",
+			shopID, recipient, true, exceptID, []string{MessageSent, MessageSending}, since).Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("recent marketing messages: %w", err)
+	}
+	out := make([]time.Time, 0, len(ms))
+	for _, m := range ms {
+		if m.SentAt != nil {
+			out = append(out, *m.SentAt)
+		} else if m.SendingAt != nil {
+			out = append(out, *m.SendingAt)
+		}
+	}
+	return out, nil
+}
+
+// SentMessages lists an order's messages of a flow that went out.
+func (tx *Tx) SentMessages(shopID uint64, orderPlatformID int64, flow string) ([]Message, error) {
+	var ms []Message
+	err := tx.db.Where("shop_id = ? AND order_platform_id = ? AND flow = ? AND status IN ?", shopID, orderPlatformID, flow,
+		[]string{MessageSent, MessageSending}).Order("id").Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("sent %s messages: %w", flow, err)
+	}
+	return ms, nil
+}
+
+// FinishSend records what the provider said about a claimed message.
+func (s *Store) FinishSend(ctx context.Context, now time.Time, m *Message, status, reason string, due time.Time, fn func(tx *Tx) error) error {
+	return s.InTxAt(ctx, now, func(tx *Tx) error {
+		cur, err := tx.LockMessage(m.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != MessageSending {
+			return nil // a stale claim was taken over meanwhile; its outcome stands
+		}
+		if err := tx.SetMessage(m, status, reason, due); err != nil {
+			return err
+		}
+		if fn != nil {
+			return fn(tx)
+		}
+		return nil
+	})
+}
+
+// ---- dispatching ----
+
+// DueMessages lists messages to hand to the queue: waiting ones that are
+// due and were not handed over recently, and ones stuck in "sending" since
+// before staleBefore (their worker died mid-send).
+func (s *Store) DueMessages(ctx context.Context, now, redispatchBefore, staleBefore time.Time, limit int) ([]Message, error) {
+	var ms []Message
+	err := s.db.WithContext(ctx).Select("id", "shop_id", "status", "due_at", "attempts", "dispatched_at").
+		Where("(status IN ? AND due_at <= ? AND (dispatched_at IS NULL OR dispatched_at < ?)) OR (status = ? AND sending_at < ? AND (dispatched_at IS NULL OR dispatched_at < ?))",
+			[]string{MessageQueued, MessageDeferred}, now, redispatchBefore, MessageSending, staleBefore, redispatchBefore).
+		Order("due_at, id").Limit(limit).Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("due messages: %w", err)
+	}
+	return ms, nil
+}
+
+// MarkMessagesDispatched records that the messages were enqueued.
+func (s *Store) MarkMessagesDispatched(ctx context.Context, ids []uint64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := s.db.WithContext(ctx).Model(&Message{}).Where("id IN ?", ids).Update("dispatched_at", at).Error; err != nil {
+		return fmt.Errorf("mark messages dispatched: %w", err)
+	}
+	return nil
+}
+
+// Message reads one message.
+func (s *Store) Message(ctx context.Context, id uint64) (Message, error) {
+	var m Message
+	if err := s.db.WithContext(ctx).Take(&m, id).Error; err != nil {
+		return Message{}, fmt.Errorf("message %d: %w", id, notFound(err))
+	}
+	return m, nil
+}
+
+// OrderMessages lists an order's messages and their decisions, oldest first.
+func (s *Store) OrderMessages(ctx context.Context, shopID uint64, orderPlatformID int64) ([]Message, []MessageEvent, error) {
+	db := s.db.WithContext(ctx)
+	var ms []Message
+	if err := db.Where("shop_id = ? AND order_platform_id = ?", shopID, orderPlatformID).Order("id").Find(&ms).Error; err != nil {
+		return nil, nil, fmt.Errorf("order messages: %w", err)
+	}
+	var evs []MessageEvent
+	if err := db.Where("shop_id = ? AND order_platform_id = ?", shopID, orderPlatformID).Order("at, id").Find(&evs).Error; err != nil {
+		return nil, nil, fmt.Errorf("order message events: %w", err)
+	}
+	return ms, evs, nil
+}
+
+// ResumeHeld makes an order's held messages due now (a hold was cleared).
+func (s *Store) ResumeHeld(ctx context.Context, shopID uint64, orderPlatformID int64) (int64, error) {
+	res := s.db.WithContext(ctx).Model(&Message{}).
+		Where("shop_id = ? AND order_platform_id = ? AND status = ? AND held_since IS NOT NULL", shopID, orderPlatformID, MessageDeferred).
+		Updates(map[string]any{"due_at": time.Now().UTC(), "dispatched_at": nil})
+	if res.Error != nil {
+		return 0, fmt.Errorf("resume held messages: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// ---- consent ----
+
+// Suppressions lists the reasons an address is suppressed for a shop
+// (including operator-wide rows, shop 0).
+func (tx *Tx) Suppressions(shopID uint64, channel, address string) ([]string, error) {
+	var reasons []string
+	err := tx.db.Model(&Suppression{}).Where("shop_id IN ? AND channel = ? AND address_hash = ?",
+		[]uint64{0, shopID}, channel, AddressHash(address)).Pluck("reason", &reasons).Error
+	if err != nil {
+		return nil, fmt.Errorf("suppressions: %w", err)
+	}
+	return reasons, nil
+}
+
+// Suppress stops messages to an address (see Suppression); idempotent.
+func (s *Store) Suppress(ctx context.Context, shopID uint64, channel, address, reason, detail string) error {
+	row := Suppression{ShopID: shopID, Channel: channel, AddressHash: AddressHash(address), Reason: reason, Detail: truncate(detail, 1024)}
+	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return fmt.Errorf("suppress: %w", err)
+	}
+	return nil
+}
+
+// Unsuppress lifts a suppression (START after STOP, resubscribe); idempotent.
+func (s *Store) Unsuppress(ctx context.Context, shopID uint64, channel, address, reason string) error {
+	err := s.db.WithContext(ctx).Where("shop_id = ? AND channel = ? AND address_hash = ? AND reason = ?",
+		shopID, channel, AddressHash(address), reason).Delete(&Suppression{}).Error
+	if err != nil {
+		return fmt.Errorf("unsuppress: %w", err)
+	}
+	return nil
+}
+
+// IsSuppressed reports whether a suppression with that reason exists.
+func (s *Store) IsSuppressed(ctx context.Context, shopID uint64, channel, address, reason string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Suppression{}).Where("shop_id IN ? AND channel = ? AND address_hash = ? AND reason = ?",
+		[]uint64{0, shopID}, channel, AddressHash(address), reason).Count(&n).Error
+	return n > 0, err
+}
+
+// ---- holds, feedback, alerts, review asks ----
+
+// ActiveHolds lists an order's uncleared holds.
+func (tx *Tx) ActiveHolds(shopID uint64, orderPlatformID int64) ([]OrderHold, error) {
+	var hs []OrderHold
+	err := tx.db.Where("shop_id = ? AND order_platform_id = ? AND cleared_at IS NULL", shopID, orderPlatformID).Order("id").Find(&hs).Error
+	if err != nil {
+		return nil, fmt.Errorf("holds: %w", err)
+	}
+	return hs, nil
+}
+
+// SetHold puts a manual hold on an order (one active hold per reason).
+func (s *Store) SetHold(ctx context.Context, shopID uint64, orderPlatformID int64, reason, note string) (OrderHold, bool, error) {
+	var h OrderHold
+	created := false
+	err := s.InTx(ctx, func(tx *Tx) error {
+		err := forUpdate(tx.db, tx.pg).Where("shop_id = ? AND order_platform_id = ? AND reason = ? AND cleared_at IS NULL",
+			shopID, orderPlatformID, reason).Take(&h).Error
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return err
+		}
+		h = OrderHold{ShopID: shopID, OrderPlatformID: orderPlatformID, Reason: reason, Note: truncate(note, 1024)}
+		created = true
+		return tx.db.Create(&h).Error
+	})
+	if err != nil {
+		return OrderHold{}, false, fmt.Errorf("set hold: %w", err)
+	}
+	return h, created, nil
+}
+
+// ClearHolds clears an order's active holds with a reason ("" = all) and
+// returns how many it cleared.
+func (s *Store) ClearHolds(ctx context.Context, shopID uint64, orderPlatformID int64, reason string) (int64, error) {
+	q := s.db.WithContext(ctx).Model(&OrderHold{}).Where("shop_id = ? AND order_platform_id = ? AND cleared_at IS NULL", shopID, orderPlatformID)
+	if reason != "" {
+		q = q.Where("reason = ?", reason)
+	}
+	res := q.Update("cleared_at", time.Now().UTC())
+	if res.Error != nil {
+		return 0, fmt.Errorf("clear holds: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// SaveFeedback stores a shopper's answer; answering again replaces it.
+func (s *Store) SaveFeedback(ctx context.Context, f *Feedback) error {
+	f.ID = 0
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "shop_id"}, {Name: "order_platform_id"}, {Name: "kind"}, {Name: "product_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"rating", "comment", "updated_at"}),
+	}).Create(f).Error
+	if err != nil {
+		return fmt.Errorf("save feedback: %w", err)
+	}
+	return nil
+}
+
+// OrderFeedback lists an order's feedback.
+func (s *Store) OrderFeedback(ctx context.Context, shopID uint64, orderPlatformID int64) ([]Feedback, error) {
+	return orderFeedback(s.db.WithContext(ctx), shopID, orderPlatformID)
+}
+
+// OrderFeedback is Store.OrderFeedback inside a transaction.
+func (tx *Tx) OrderFeedback(shopID uint64, orderPlatformID int64) ([]Feedback, error) {
+	return orderFeedback(tx.db, shopID, orderPlatformID)
+}
+
+func orderFeedback(db *gorm.DB, shopID uint64, orderPlatformID int64) ([]Feedback, error) {
+	var fs []Feedback
+	if err := db.Where("shop_id = ? AND order_platform_id = ?", shopID, orderPlatformID).Order("id").Find(&fs).Error; err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	return fs, nil
+}
+
+// RaiseAlert records an internal alert once per cause; reports whether new.
+func (tx *Tx) RaiseAlert(a *Alert) (bool, error) {
+	a.ID = 0
+	res := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(a)
+	if res.Error != nil {
+		return false, fmt.Errorf("raise alert: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// AskedProducts lists which of products a recipient was asked to review
+// since a time.
+func (tx *Tx) AskedProducts(shopID uint64, recipient string, products []int64, since time.Time) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(products) == 0 {
+		return out, nil
+	}
+	var ids []int64
+	err := tx.db.Model(&ReviewAsk{}).Where("shop_id = ? AND recipient = ? AND product_id IN ? AND asked_at >= ?",
+		shopID, AddressHash(recipient), products, since).Pluck("product_id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("asked products: %w", err)
+	}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// RecordReviewAsks notes that a message asked about products.
+func (tx *Tx) RecordReviewAsks(shopID uint64, recipient string, messageID uint64, products []int64) error {
+	if len(products) == 0 {
+		return nil
+	}
+	rows := make([]ReviewAsk, len(products))
+	for i, p := range products {
+		rows[i] = ReviewAsk{ShopID: shopID, Recipient: AddressHash(recipient), ProductID: p, MessageID: messageID, AskedAt: tx.now}
+	}
+	if err := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+		return fmt.Errorf("record review asks: %w", err)
+	}
+	return nil
+}
+
+// ---- settings, templates, outbox ----
+
+// ShopSettingsJSON returns a shop's saved settings JSON ("" when never saved).
+func (s *Store) ShopSettingsJSON(ctx context.Context, shopID uint64) (string, error) {
+	var rows []ShopSettings
+	if err := s.db.WithContext(ctx).Where("shop_id = ?", shopID).Limit(1).Find(&rows).Error; err != nil {
+		return "", fmt.Errorf("settings: %w", err)
+	}
+	if len(rows) == 0 {
+		return "", nil
+	}
+	return rows[0].Data, nil
+}
+
+// SaveShopSettingsJSON stores a shop's settings JSON.
+func (s *Store) SaveShopSettingsJSON(ctx context.Context, shopID uint64, data string) error {
+	row := ShopSettings{ShopID: shopID, Data: data}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "shop_id"}}, DoUpdates: clause.AssignmentColumns([]string{"data", "updated_at"}),
+	}).Create(&row).Error
+	if err != nil {
+		return fmt.Errorf("save settings: %w", err)
+	}
+	return nil
+}
+
+// Templates returns a shop's saved template sets for a flow, by locale (JSON).
+func (s *Store) Templates(ctx context.Context, shopID uint64, flow string) (map[string]string, error) {
+	var rows []MessageTemplate
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND flow = ?", shopID, flow).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.Locale] = r.Data
+	}
+	return out, nil
+}
+
+// SaveTemplates replaces a shop's saved template sets for a flow (JSON by
+// locale); a locale left out returns to the default.
+func (s *Store) SaveTemplates(ctx context.Context, shopID uint64, flow string, byLocale map[string]string) error {
+	return s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.db.Where("shop_id = ? AND flow = ?", shopID, flow).Delete(&MessageTemplate{}).Error; err != nil {
+			return fmt.Errorf("replace templates: %w", err)
+		}
+		for locale, data := range byLocale {
+			if err := tx.db.Create(&MessageTemplate{ShopID: shopID, Flow: flow, Locale: locale, Data: data}).Error; err != nil {
+				return fmt.Errorf("save template %s/%s: %w", flow, locale, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SaveOutbox keeps a rendered message (the outbox channel); idempotent per
+// message id.
+func (s *Store) SaveOutbox(ctx context.Context, m *OutboxMessage) error {
+	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m).Error; err != nil {
+		return fmt.Errorf("save outbox message: %w", err)
+	}
+	return nil
+}
+
+// ListOutbox lists a shop's newest outbox messages.
+func (s *Store) ListOutbox(ctx context.Context, shopID uint64, limit int) ([]OutboxMessage, error) {
+	var out []OutboxMessage
+	if err := s.db.WithContext(ctx).Where("shop_id = ?", shopID).Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return out, nil
+}
+
+// FindMessage reads a message by its unique key.
+func (tx *Tx) FindMessage(shopID uint64, orderPlatformID int64, flow, step, subject, channel, recipient string) (Message, bool, error) {
+	var ms []Message
+	err := tx.db.Where("shop_id = ? AND order_platform_id = ? AND flow = ? AND step = ? AND subject = ? AND channel = ? AND recipient = ?",
+		shopID, orderPlatformID, flow, step, subject, channel, recipient).Limit(1).Find(&ms).Error
+	if err != nil {
+		return Message{}, false, fmt.Errorf("find %s message: %w", flow, err)
+	}
+	if len(ms) == 0 {
+		return Message{}, false, nil
+	}
+	return ms[0], true, nil
+}
+
+// SuppressWaiting suppresses an order's waiting messages to shoppers,
+// except those of the flows in except, with a reason (the order was
+// cancelled) and returns how many.
+func (s *Store) SuppressWaiting(ctx context.Context, shopID uint64, orderPlatformID int64, reason string, except []string) (int, error) {
+	n := 0
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var ms []Message
+		q := forUpdate(tx.db, tx.pg).Where("shop_id = ? AND order_platform_id = ? AND to_merchant = ? AND status IN ?",
+			shopID, orderPlatformID, false, []string{MessageQueued, MessageDeferred})
+		if len(except) > 0 {
+			q = q.Where("flow NOT IN ?", except)
+		}
+		if err := q.Order("id").Find(&ms).Error; err != nil {
+			return fmt.Errorf("waiting messages: %w", err)
+		}
+		for i := range ms {
+			if err := tx.SetMessage(&ms[i], MessageSuppressed, reason, time.Time{}); err != nil {
+				return err
+			}
+		}
+		n = len(ms)
+		return nil
+	})
+	return n, err
+}
+
+// DelayedFulfillments lists a shop's live, undelivered shipments created
+// after createdAfter that are late (estimated delivery passed) or stalled
+// (no carrier event, nor creation, since stalledBefore).
+func (s *Store) DelayedFulfillments(ctx context.Context, shopID uint64, now, stalledBefore, createdAfter time.Time, limit int) ([]Fulfillment, error) {
+	var fs []Fulfillment
+	err := s.db.WithContext(ctx).Raw(`SELECT f.* FROM fulfillments f
+WHERE f.shop_id = ? AND f.order_id <> 0 AND f.shipment_status NOT IN ? AND f.status NOT IN ? AND f.platform_created_at > ?
+  AND ((f.estimated_delivery_at IS NOT NULL AND f.estimated_delivery_at < ?)
+    OR COALESCE((SELECT MAX(e.happened_at) FROM fulfillment_events e WHERE e.shop_id = f.shop_id AND e.fulfillment_id = f.id), f.platform_created_at) < ?)
+ORDER BY f.id LIMIT ?`,
+		shopID, []string{ShipmentDelivered, ShipmentReadyForPickup, ShipmentFailure}, []string{"cancelled", "error", "failure"},
+		createdAfter, now, stalledBefore, limit).Scan(&fs).Error
+	if err != nil {
+		return nil, fmt.Errorf("delayed fulfillments: %w", err)
+	}
+	return fs, nil
+}
