@@ -151,7 +151,7 @@ func (tx *Tx) RedactCustomer(shopID uint64, customerPlatformID int64, email, pho
 				"ship_province <> '' OR ship_zip <> '' OR ship_country_code <> '' OR ship_phone <> '')").
 			Updates(map[string]any{"email": "", "phone": "", "locale": "", "status_page_url": "",
 				"ship_name": "", "ship_company": "", "ship_address1": "", "ship_address2": "", "ship_city": "",
-				"ship_province": "", "ship_zip": "", "ship_country_code": "", "ship_phone": "",
+				"ship_province": "", "ship_province_code": "", "ship_zip": "", "ship_country_code": "", "ship_phone": "",
 				"redacted_at": tx.now, "updated_at": tx.now})
 		if res.Error != nil {
 			return nil, fmt.Errorf("redact orders: %w", res.Error)
@@ -212,6 +212,10 @@ func (tx *Tx) RedactCustomer(shopID uint64, customerPlatformID int64, email, pho
 			return nil, fmt.Errorf("drop delivery bodies: %w", res.Error)
 		}
 		counts["deliveries"] = res.RowsAffected
+	}
+
+	if err := tx.redactMessages(shopID, needles, orderPlatformIDs, counts); err != nil {
+		return nil, err
 	}
 
 	// Exports assembled for that customer hold everything above.
@@ -284,7 +288,31 @@ type CustomerExport struct {
 	ExportedAt time.Time        `json:"exported_at"`
 	Customer   *ExportCustomer  `json:"customer"`
 	Orders     []ExportOrder    `json:"orders"`
+	Messages   []ExportMessage  `json:"messages"`
+	Feedback   []ExportFeedback `json:"feedback"`
 	Counts     map[string]int64 `json:"-"`
+}
+
+// ExportMessage is a message sent (or decided about) for the customer.
+type ExportMessage struct {
+	OrderID   string     `json:"order_id"`
+	Flow      string     `json:"flow"`
+	Step      string     `json:"step"`
+	Channel   string     `json:"channel"`
+	Recipient string     `json:"recipient"`
+	Status    string     `json:"status"`
+	Reason    string     `json:"reason"`
+	SentAt    *time.Time `json:"sent_at"`
+}
+
+// ExportFeedback is a rating, score or review the customer gave.
+type ExportFeedback struct {
+	OrderID   string    `json:"order_id"`
+	Kind      string    `json:"kind"`
+	ProductID string    `json:"product_id,omitempty"`
+	Rating    int       `json:"rating"`
+	Comment   string    `json:"comment"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // ExportCustomer is the customer row as exported.
@@ -570,7 +598,53 @@ func (tx *Tx) ExportCustomer(shopID uint64, customerPlatformID int64, email stri
 			LineItems: orEmpty(linesByO[o.ID]), Fulfillments: orEmpty(fulByO[o.ID]), Refunds: orEmpty(refByO[o.ID])}
 		out.Orders = append(out.Orders, eo)
 	}
-	return out, nil
+	return out, tx.exportMessages(shopID, email, orders, &out)
+}
+
+// exportMessages adds the messages to the customer's address or about
+// their orders, and their feedback.
+func (tx *Tx) exportMessages(shopID uint64, email string, orders []Order, out *CustomerExport) error {
+	out.Messages, out.Feedback = []ExportMessage{}, []ExportFeedback{}
+	ids := make([]int64, 0, len(orders))
+	for _, o := range orders {
+		ids = append(ids, o.PlatformID)
+	}
+	q := tx.db.Where("shop_id = ? AND to_merchant = ?", shopID, false)
+	switch {
+	case len(ids) > 0 && email != "":
+		q = q.Where("(order_platform_id IN ? OR lower(recipient) = lower(?))", ids, email)
+	case len(ids) > 0:
+		q = q.Where("order_platform_id IN ?", ids)
+	case email != "":
+		q = q.Where("lower(recipient) = lower(?)", email)
+	default:
+		return nil
+	}
+	var ms []Message
+	if err := q.Order("id").Find(&ms).Error; err != nil {
+		return fmt.Errorf("export messages: %w", err)
+	}
+	for _, m := range ms {
+		out.Messages = append(out.Messages, ExportMessage{OrderID: pid(m.OrderPlatformID), Flow: m.Flow, Step: m.Step,
+			Channel: m.Channel, Recipient: m.Recipient, Status: m.Status, Reason: m.Reason, SentAt: m.SentAt})
+	}
+	out.Counts["messages"] = int64(len(ms))
+	if len(ids) == 0 {
+		return nil
+	}
+	var fb []Feedback
+	if err := tx.db.Where("shop_id = ? AND order_platform_id IN ?", shopID, ids).Order("id").Find(&fb).Error; err != nil {
+		return fmt.Errorf("export feedback: %w", err)
+	}
+	for _, f := range fb {
+		e := ExportFeedback{OrderID: pid(f.OrderPlatformID), Kind: f.Kind, Rating: f.Rating, Comment: f.Comment, CreatedAt: f.CreatedAt}
+		if f.ProductID != 0 {
+			e.ProductID = pid(f.ProductID)
+		}
+		out.Feedback = append(out.Feedback, e)
+	}
+	out.Counts["feedback"] = int64(len(fb))
+	return nil
 }
 
 func orEmpty[T any](s []T) []T {
@@ -643,7 +717,8 @@ func (s *Store) ListDataExports(ctx context.Context, shopID, after uint64, limit
 // audit_logs are kept (no personal data). A table added later that holds
 // shop data must be listed here.
 var shopTables = []string{"fulfillment_events", "fulfillments", "refund_lines", "refunds", "line_items", "orders",
-	"customers", "triggers", "data_exports", "sync_states"}
+	"customers", "triggers", "data_exports", "sync_states", "message_events", "messages", "outbox_messages", "feedback",
+	"order_holds", "alerts", "review_asks", "suppressions", "message_templates", "shop_settings"}
 
 // lockUninstalledShop locks the shop row for work that only applies to an
 // uninstalled shop; ErrShopInstalled when it is installed again,

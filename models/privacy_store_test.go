@@ -94,6 +94,28 @@ func holdCustomer(t *testing.T, s *models.Store, shop models.Shop, c heldCustome
 	if _, err := s.SaveDataExport(ctx, shop.ID, "req-"+c.first, c.id, []byte(`{"email":"`+c.email+`"}`)); err != nil {
 		t.Fatal(err)
 	}
+	// Messages: a sent email with its outbox copy, an SMS the provider
+	// refused quoting the number, a waiting ask; feedback with a comment.
+	for _, m := range []models.Message{
+		{Flow: "thank_you", Channel: "email", Recipient: c.email, Status: models.MessageSent},
+		{Flow: "thank_you", Channel: "sms", Recipient: c.phone, Status: models.MessageFailed, Reason: "The 'To' number " + c.phone + " is not valid"},
+		{Flow: "review_request", Step: "ask", Channel: "email", Recipient: c.email, Marketing: true},
+	} {
+		m.ShopID, m.OrderPlatformID = shop.ID, c.orderID
+		if _, err := s.QueueMessage(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Flow == "thank_you" && m.Channel == "email" {
+			if err := s.SaveOutbox(ctx, &models.OutboxMessage{ShopID: shop.ID, MessageID: fmt.Sprintf("msg-%d", m.ID), Channel: "email",
+				To: c.email, Subject: "Thanks " + c.first, Text: "Hi " + c.first}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.SaveFeedback(ctx, &models.Feedback{ShopID: shop.ID, OrderPlatformID: c.orderID, Kind: models.FeedbackDelivery,
+		Rating: 5, Comment: "Thanks, signed " + c.first + " " + c.last}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkRedaction runs RedactCustomer on zed and checks what remains, on
@@ -110,7 +132,7 @@ func checkRedaction(t *testing.T, s *models.Store) {
 		t.Fatal(err)
 	}
 	want := map[string]int64{"customers": 1, "orders": 1, "fulfillments": 1, "fulfillment_events": 1, "refunds": 1,
-		"deliveries": 2, "data_exports": 1}
+		"deliveries": 2, "data_exports": 1, "messages": 3, "outbox_messages": 1, "feedback": 1}
 	for table, n := range want {
 		if counts[table] != n {
 			t.Errorf("redacted %s = %d, want %d (all counts %v)", table, counts[table], n, counts)
@@ -151,6 +173,32 @@ func checkRedaction(t *testing.T, s *models.Store) {
 		if d.Topic == "" || d.Status != models.DeliveryProcessed {
 			t.Errorf("delivery %s lost its metadata: %+v", d.EventID, d)
 		}
+	}
+
+	// Messages keep their trace without the address; the waiting ask is
+	// suppressed; the outbox copy and the comment are gone.
+	var msgs []models.Message
+	s.DB().Where("shop_id = ? AND order_platform_id = ?", shop.ID, zed.orderID).Order("id").Find(&msgs)
+	for _, m := range msgs {
+		if strings.Contains(m.Recipient, zed.email) || strings.Contains(m.Recipient, zed.phone) || strings.Contains(m.Reason, zed.phone) {
+			t.Errorf("message %d still names the customer: %+v", m.ID, m)
+		}
+		if m.Waiting() {
+			t.Errorf("message %d still waits to be sent to a redacted customer", m.ID)
+		}
+	}
+	var copies, comments int64
+	s.DB().Model(&models.OutboxMessage{}).Where("\"to\" = ?", zed.email).Count(&copies)
+	s.DB().Model(&models.Feedback{}).Where("comment LIKE ?", "%"+zed.first+"%").Count(&comments)
+	var events []models.MessageEvent
+	s.DB().Where("order_platform_id = ?", zed.orderID).Find(&events)
+	for _, ev := range events {
+		if strings.Contains(ev.Reason, zed.phone) {
+			t.Errorf("a message decision still quotes the phone: %q", ev.Reason)
+		}
+	}
+	if copies+comments != 0 {
+		t.Errorf("%d outbox copies and %d comments of the customer left", copies, comments)
 	}
 
 	// The other customer is untouched.

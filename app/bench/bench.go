@@ -347,7 +347,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	r.appCfg.EncryptionKey = make([]byte, 32)
 	_, _ = rand.Read(r.appCfg.EncryptionKey)
 
-	web, err := app.New(ctx, r.appCfg, app.Options{Log: r.log, ListenHost: "127.0.0.1", NoSync: true})
+	web, err := app.New(ctx, r.appCfg, app.Options{Log: r.log, ListenHost: "127.0.0.1", NoSync: true, NoMessages: true})
 	if err != nil {
 		return fmt.Errorf("start the app: %w", err)
 	}
@@ -526,7 +526,7 @@ func (r *runner) startWorkers(ctx context.Context) error {
 	if r.workers {
 		return nil
 	}
-	w, err := app.New(ctx, r.appCfg, app.Options{Log: r.log, NoSync: true})
+	w, err := app.New(ctx, r.appCfg, app.Options{Log: r.log, NoSync: true, NoMessages: true})
 	if err != nil {
 		return fmt.Errorf("start the worker app: %w", err)
 	}
