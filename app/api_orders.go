@@ -338,7 +338,7 @@ func detailOf(o models.Order) orderDetail {
 // are always there; the other fields depend on Type.
 type timelineEntryJSON struct {
 	At   time.Time `json:"at"`
-	Type string    `json:"type"` // "delivery", "trigger"; later "message", "ledger"
+	Type string    `json:"type"` // "delivery", "trigger", "message", "feedback"; later "ledger"
 
 	// type "delivery": a webhook that changed the order.
 	DeliveryID  uint64     `json:"delivery_id,omitempty"`
@@ -354,7 +354,23 @@ type timelineEntryJSON struct {
 	Subject   string     `json:"subject,omitempty"`
 	DueAt     *time.Time `json:"due_at,omitempty"`
 
-	// Status of the delivery or trigger (both have one).
+	// type "message": one decision about a message — queued, deferred
+	// (until when, and why), sending, sent, failed or suppressed (why).
+	MessageID uint64     `json:"message_id,omitempty"`
+	Flow      string     `json:"flow,omitempty"`
+	Step      string     `json:"step,omitempty"`
+	Channel   string     `json:"channel,omitempty"`
+	Recipient string     `json:"recipient,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Until     *time.Time `json:"until,omitempty"`
+
+	// type "feedback": a rating, NPS score or review the shopper gave.
+	FeedbackKind string `json:"feedback_kind,omitempty"`
+	Rating       *int   `json:"rating,omitempty"`
+	Comment      string `json:"comment,omitempty"`
+	ProductID    string `json:"product_id,omitempty"`
+
+	// Status of the delivery, trigger or message.
 	Status string `json:"status,omitempty"`
 
 	seq uint64 // id within its source, to order ties
@@ -370,6 +386,8 @@ type timelineSource func(a *App, ctx context.Context, shop models.Shop, o models
 var timelineSources = []timelineSource{
 	deliveriesTimeline,
 	triggersTimeline,
+	messagesTimeline,
+	feedbackTimeline,
 }
 
 // orderTimeline merges every source's entries in time order.
@@ -418,6 +436,41 @@ func triggersTimeline(a *App, ctx context.Context, shop models.Shop, o models.Or
 		es[i] = timelineEntryJSON{At: t.CreatedAt.UTC(), Type: "trigger", seq: t.ID,
 			TriggerID: t.ID, Kind: t.Kind, Version: &version, Subject: t.Subject, DueAt: utcPtr(&t.DueAt),
 			Status: t.Status, DeliveryID: t.DeliveryID}
+	}
+	return es, nil
+}
+
+// messagesTimeline has an entry per decision about each of the order's
+// messages: the trace of why a message did or didn't go out.
+func messagesTimeline(a *App, ctx context.Context, shop models.Shop, o models.Order) ([]timelineEntryJSON, error) {
+	ms, evs, err := a.store.OrderMessages(ctx, shop.ID, o.PlatformID)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[uint64]models.Message, len(ms))
+	for _, m := range ms {
+		byID[m.ID] = m
+	}
+	es := make([]timelineEntryJSON, 0, len(evs))
+	for _, ev := range evs {
+		m := byID[ev.MessageID]
+		es = append(es, timelineEntryJSON{At: ev.At.UTC(), Type: "message", seq: ev.ID, MessageID: m.ID, Flow: m.Flow,
+			Step: m.Step, Subject: m.Subject, Channel: m.Channel, Recipient: m.Recipient, Status: ev.Status, Reason: ev.Reason,
+			Until: utcPtr(ev.Until)})
+	}
+	return es, nil
+}
+
+func feedbackTimeline(a *App, ctx context.Context, shop models.Shop, o models.Order) ([]timelineEntryJSON, error) {
+	fb, err := a.store.OrderFeedback(ctx, shop.ID, o.PlatformID)
+	if err != nil {
+		return nil, err
+	}
+	es := make([]timelineEntryJSON, len(fb))
+	for i, f := range fb {
+		rating := f.Rating
+		es[i] = timelineEntryJSON{At: f.UpdatedAt.UTC(), Type: "feedback", seq: f.ID, FeedbackKind: f.Kind, Rating: &rating,
+			Comment: f.Comment, ProductID: platformID(f.ProductID)}
 	}
 	return es, nil
 }
