@@ -217,7 +217,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Now: opts.MessageClock}, a.log)
+	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Now: opts.MessageClock,
+		StaleSending: dcfg.StaleSending}, a.log)
 	a.scan = jobs.NewDelayScanner(a.store, wake, opts.MessageClock, a.log)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)

@@ -28,6 +28,9 @@ type DispatcherConfig struct {
 	// DeliveryBatch is how many deliveries one delivery:process task
 	// carries (default 50; 1 processes each in its own transaction).
 	DeliveryBatch int
+	// StaleSending: a message "sending" for this long is handed over
+	// again (its worker died); default DefaultStaleSending.
+	StaleSending time.Duration
 	// Metrics, if set, records the dispatch lag.
 	Metrics *Metrics
 }
@@ -64,6 +67,9 @@ func NewDispatcher(store *models.Store, q Enqueuer, flows *Flows, cfg Dispatcher
 	}
 	if cfg.DeliveryBatch <= 0 {
 		cfg.DeliveryBatch = 50
+	}
+	if cfg.StaleSending <= 0 {
+		cfg.StaleSending = DefaultStaleSending
 	}
 	return &Dispatcher{store: store, q: q, kinds: flows.Kinds(), cfg: cfg, log: log,
 		wake: make(chan struct{}, 1), now: func() time.Time { return time.Now().UTC() }}
@@ -140,7 +146,7 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 // "sending" by a worker that died.
 func (d *Dispatcher) dispatchMessages(ctx context.Context) (int, error) {
 	now := d.now()
-	ms, err := d.store.DueMessages(ctx, now, now.Add(-d.cfg.RedispatchAfter), now.Add(-staleSending), d.cfg.Batch)
+	ms, err := d.store.DueMessages(ctx, now, now.Add(-d.cfg.RedispatchAfter), now.Add(-d.cfg.StaleSending), d.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}

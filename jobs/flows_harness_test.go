@@ -157,7 +157,7 @@ func (e *flowEnv) settle() {
 				e.t.Fatalf("trigger %s: %v", tr.Kind, err)
 			}
 		}
-		ms, err := e.store.DueMessages(e.ctx, now, now.Add(time.Hour), now.Add(-staleSending), 100)
+		ms, err := e.store.DueMessages(e.ctx, now, now.Add(time.Hour), now.Add(-DefaultStaleSending), 100)
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -52,10 +52,11 @@ const (
 	// re-run because its lease expired (asynq issue #1030) finds the
 	// message still "sending" and leaves it alone.
 	sendTimeout = 20 * time.Second
-	// staleSending is how long a claim lives: a message still "sending"
-	// this long after its claim belongs to a worker that died mid-send,
-	// and is sent again (the one duplicate window, see docs/MESSAGES.md).
-	staleSending = 2 * time.Minute
+	// DefaultStaleSending is how long a claim lives: a message still
+	// "sending" this long after its claim belongs to a worker that died
+	// mid-send, and is sent again (the one duplicate window, see
+	// docs/MESSAGES.md). It must stay well above sendTimeout.
+	DefaultStaleSending = 2 * time.Minute
 	// maxTransientAttempts ends retries of a provider that keeps failing.
 	maxTransientAttempts = 8
 	// holdRecheck is how often a held message looks at its holds again
@@ -68,6 +69,9 @@ type MessengerConfig struct {
 	Channels map[string]Sender // by notify channel name: "email", "sms"
 	Tickets  TicketChecker
 	Now      func() time.Time // a fake clock in tests
+	// StaleSending overrides DefaultStaleSending (tests that kill workers
+	// shorten it; it must exceed the longest send).
+	StaleSending time.Duration
 }
 
 // Messenger handles message:send: it claims a due message, applies the
@@ -87,6 +91,9 @@ type Messenger struct {
 func NewMessenger(store *models.Store, composer *Composer, q Enqueuer, cfg MessengerConfig, log *slog.Logger) *Messenger {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if cfg.StaleSending <= 0 {
+		cfg.StaleSending = DefaultStaleSending
 	}
 	return &Messenger{store: store, composer: composer, q: q, cfg: cfg, zones: policy.NewZones(), log: log}
 }
@@ -142,7 +149,7 @@ func (s *Messenger) Send(ctx context.Context, id uint64) error {
 		}
 		switch {
 		case cur.Waiting() && !cur.DueAt.After(now.Add(time.Second)):
-		case cur.Status == models.MessageSending && cur.SendingAt != nil && cur.SendingAt.Before(now.Add(-staleSending)):
+		case cur.Status == models.MessageSending && cur.SendingAt != nil && cur.SendingAt.Before(now.Add(-s.cfg.StaleSending)):
 			log.Warn("message left sending by a worker that died; sending again")
 		default:
 			return nil // not due yet, already sent or decided, or another worker is sending it
