@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -98,6 +99,34 @@ func (a *App) handleDemoLogin() gin.HandlerFunc {
 	}
 }
 
+// handleDemoOutbox shows a message the demo sent, as the shopper would see
+// it (the demo's channels are the outbox).
+func (a *App) handleDemoOutbox() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+		if err != nil {
+			c.String(http.StatusNotFound, "no such message")
+			return
+		}
+		s, err := a.store.ShopByDomain(c.Request.Context(), models.PlatformShopify, a.opts.DemoShop)
+		if err != nil {
+			c.String(http.StatusNotFound, "no demo shop")
+			return
+		}
+		m, err := a.store.OutboxMessage(c.Request.Context(), s.ID, "msg-"+strconv.FormatUint(id, 10))
+		if err != nil {
+			c.String(http.StatusNotFound, "no such message in the outbox")
+			return
+		}
+		c.Header("Content-Security-Policy", "script-src 'none'")
+		if m.Channel == "sms" {
+			c.String(http.StatusOK, "SMS to %s:\n\n%s\n", m.To, m.Text)
+			return
+		}
+		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(m.HTML))
+	}
+}
+
 // frameAncestors is the CSP every admin HTML response carries, per shop, so
 // only that shop's admin can frame it.
 func frameAncestors(c *gin.Context, shop string) {
@@ -137,6 +166,7 @@ func (a *App) handleBounce() gin.HandlerFunc {
 type orderView struct {
 	models.Order
 	Triggers []models.Trigger
+	Messages []models.Message
 }
 
 func (a *App) loadOrderViews(ctx context.Context, shop models.Shop) ([]orderView, error) {
@@ -155,7 +185,11 @@ func (a *App) loadOrderViews(ctx context.Context, shop models.Shop) ([]orderView
 			return nil, err
 		}
 		sort.Slice(ts, func(i, j int) bool { return ts[i].CreatedAt.Before(ts[j].CreatedAt) })
-		views = append(views, orderView{Order: full, Triggers: ts})
+		ms, _, err := a.store.OrderMessages(ctx, shop.ID, o.PlatformID)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, orderView{Order: full, Triggers: ts, Messages: ms})
 	}
 	return views, nil
 }

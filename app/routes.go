@@ -25,6 +25,7 @@ func (a *App) routes() *gin.Engine {
 	r.GET("/admin/session-token-bounce", a.handleBounce())
 	if a.opts.Demo {
 		r.GET("/demo/login", a.handleDemoLogin())
+		r.GET("/demo/outbox/:id", a.handleDemoOutbox())
 	}
 	r.GET("/", func(c *gin.Context) {
 		if a.opts.Demo {

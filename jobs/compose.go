@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -32,12 +33,15 @@ type Composer struct {
 	signer   *links.Signer
 	appURL   string
 	now      func() time.Time
+
+	mu        sync.Mutex
+	templates map[string]cachedTemplates
 }
 
 // NewComposer builds a composer; appURL is where the shopper pages live.
 func NewComposer(store *models.Store, renderer *msgtmpl.Renderer, signer *links.Signer, appURL string) *Composer {
 	return &Composer{store: store, renderer: renderer, signer: signer, appURL: strings.TrimRight(appURL, "/"),
-		now: func() time.Time { return time.Now().UTC() }}
+		now: func() time.Time { return time.Now().UTC() }, templates: map[string]cachedTemplates{}}
 }
 
 // WithClock sets the clock link expiries count from (tests fake it).
@@ -66,7 +70,7 @@ func (c *Composer) Compose(ctx context.Context, shop models.Shop, set Settings, 
 	if err != nil {
 		return Composed{}, err
 	}
-	custom, err := c.customTemplates(ctx, shop.ID, m.Flow)
+	custom, err := c.cachedTemplates(ctx, shop.ID, m.Flow)
 	if err != nil {
 		return Composed{}, err
 	}
@@ -124,6 +128,31 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+type cachedTemplates struct {
+	sets map[string]msgtmpl.Set
+	at   time.Time
+}
+
+// cachedTemplates is customTemplates cached for a few seconds (sending
+// reads them for every message; the admin saves them rarely).
+func (c *Composer) cachedTemplates(ctx context.Context, shopID uint64, flow string) (map[string]msgtmpl.Set, error) {
+	key := strconv.FormatUint(shopID, 10) + "/" + flow
+	c.mu.Lock()
+	e, ok := c.templates[key]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < settingsTTL {
+		return e.sets, nil
+	}
+	sets, err := c.customTemplates(ctx, shopID, flow)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.templates[key] = cachedTemplates{sets: sets, at: time.Now()}
+	c.mu.Unlock()
+	return sets, nil
 }
 
 func (c *Composer) customTemplates(ctx context.Context, shopID uint64, flow string) (map[string]msgtmpl.Set, error) {

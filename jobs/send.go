@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -74,6 +75,39 @@ type MessengerConfig struct {
 	StaleSending time.Duration
 }
 
+// settingsTTL bounds how stale a cached shop and its settings can be: a
+// setting saved in the admin applies to messages sent seconds later.
+const settingsTTL = 5 * time.Second
+
+type cachedSettings struct {
+	shop models.Shop
+	set  Settings
+	at   time.Time
+}
+
+// shopAndSettings reads a shop and its settings, cached for a few seconds
+// (every message needs them; they change rarely).
+func (s *Messenger) shopAndSettings(ctx context.Context, shopID uint64) (models.Shop, Settings, error) {
+	s.mu.Lock()
+	c, ok := s.settings[shopID]
+	s.mu.Unlock()
+	if ok && time.Since(c.at) < settingsTTL {
+		return c.shop, c.set, nil
+	}
+	shop, err := s.store.ShopByID(ctx, shopID)
+	if err != nil {
+		return shop, Settings{}, err
+	}
+	set, err := LoadSettings(ctx, s.store, shop.ID)
+	if err != nil {
+		return shop, set, err
+	}
+	s.mu.Lock()
+	s.settings[shopID] = cachedSettings{shop: shop, set: set, at: time.Now()}
+	s.mu.Unlock()
+	return shop, set, nil
+}
+
 // Messenger handles message:send: it claims a due message, applies the
 // message policy (order state, superseded statuses, consent, holds,
 // frequency cap, quiet hours), renders it and hands it to its channel,
@@ -85,6 +119,9 @@ type Messenger struct {
 	cfg      MessengerConfig
 	zones    *policy.Zones
 	log      *slog.Logger
+
+	mu       sync.Mutex
+	settings map[uint64]cachedSettings
 }
 
 // NewMessenger builds the message sender.
@@ -95,7 +132,8 @@ func NewMessenger(store *models.Store, composer *Composer, q Enqueuer, cfg Messe
 	if cfg.StaleSending <= 0 {
 		cfg.StaleSending = DefaultStaleSending
 	}
-	return &Messenger{store: store, composer: composer, q: q, cfg: cfg, zones: policy.NewZones(), log: log}
+	return &Messenger{store: store, composer: composer, q: q, cfg: cfg, zones: policy.NewZones(), log: log,
+		settings: map[uint64]cachedSettings{}}
 }
 
 // ProcessTask implements asynq.Handler.
@@ -123,11 +161,7 @@ func (s *Messenger) Send(ctx context.Context, id uint64) error {
 	if !m.Waiting() && m.Status != models.MessageSending {
 		return nil
 	}
-	shop, err := s.store.ShopByID(ctx, m.ShopID)
-	if err != nil {
-		return err
-	}
-	set, err := LoadSettings(ctx, s.store, shop.ID)
+	shop, set, err := s.shopAndSettings(ctx, m.ShopID)
 	if err != nil {
 		return err
 	}
@@ -143,6 +177,12 @@ func (s *Messenger) Send(ctx context.Context, id uint64) error {
 	)
 	now := s.cfg.Now()
 	err = s.store.InTxAt(ctx, now, func(tx *models.Tx) error {
+		// Losing the claim in a database crash is harmless (the message is
+		// queued again and nothing was sent yet, or the send's own commit,
+		// which is durable, would have flushed it): no WAL flush to wait for.
+		if err := tx.AsyncCommit(); err != nil {
+			return err
+		}
 		cur, err := tx.LockMessage(id)
 		if err != nil {
 			return err

@@ -573,3 +573,12 @@ ORDER BY f.id LIMIT ?`,
 	}
 	return fs, nil
 }
+
+// OutboxMessage reads one stored outbox copy by message key.
+func (s *Store) OutboxMessage(ctx context.Context, shopID uint64, messageID string) (OutboxMessage, error) {
+	var m OutboxMessage
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND message_id = ?", shopID, messageID).Take(&m).Error; err != nil {
+		return m, fmt.Errorf("outbox message %s: %w", messageID, notFound(err))
+	}
+	return m, nil
+}

@@ -50,10 +50,23 @@ func (s *Store) Order(ctx context.Context, shopID uint64, platformID int64) (Ord
 	if err := db.Where("shop_id = ? AND order_id = ?", shopID, o.ID).Order("platform_created_at, id").Find(&o.Fulfillments).Error; err != nil {
 		return Order{}, fmt.Errorf("fulfillments: %w", err)
 	}
-	for i := range o.Fulfillments {
-		f := &o.Fulfillments[i]
-		if err := db.Where("shop_id = ? AND fulfillment_id = ?", shopID, f.ID).Order("happened_at, id").Find(&f.Events).Error; err != nil {
+	if len(o.Fulfillments) > 0 {
+		// One query for every shipment's carrier events.
+		ids := make([]uint64, len(o.Fulfillments))
+		for i, f := range o.Fulfillments {
+			ids[i] = f.ID
+		}
+		var evs []FulfillmentEvent
+		if err := db.Where("shop_id = ? AND fulfillment_id IN ?", shopID, ids).Order("happened_at, id").Find(&evs).Error; err != nil {
 			return Order{}, fmt.Errorf("fulfillment events: %w", err)
+		}
+		for i := range o.Fulfillments {
+			f := &o.Fulfillments[i]
+			for _, ev := range evs {
+				if ev.FulfillmentID == f.ID {
+					f.Events = append(f.Events, ev)
+				}
+			}
 		}
 	}
 	if err := db.Where("shop_id = ? AND order_id = ?", shopID, o.ID).Order("platform_created_at, id").Find(&o.Refunds).Error; err != nil {

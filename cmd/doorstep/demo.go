@@ -112,6 +112,23 @@ timelines. Nothing to install, no environment variables needed; Ctrl-C stops it.
 		a.Close()
 		return fmt.Errorf("install the demo shop: %w", err)
 	}
+	// The demo runs a week of post-purchase life in minutes: short delays,
+	// no email quiet hours (a demo at night would show only deferrals), and
+	// review asks without marketing consent (the simulated customers have none).
+	set := jobs.DefaultSettings()
+	set.Shipping.Collapse = jobs.Duration(3 * time.Second)
+	set.Delay.StalledAfter = jobs.Duration(10 * time.Minute)
+	set.Review.After, set.Review.ReminderAfter = jobs.Duration(2*time.Minute), jobs.Duration(2*time.Minute)
+	set.Review.HoldExpiry = jobs.Duration(30 * time.Minute)
+	set.NPS.After = jobs.Duration(6 * time.Minute)
+	set.Cap.Window, set.Cap.MaxDelay = jobs.Duration(time.Minute), jobs.Duration(30*time.Minute)
+	set.Quiet.EmailEnabled = false
+	set.MarketingWithoutConsent = true
+	set.Brand.Color = "#0b7a5b"
+	if err := jobs.SaveSettings(ctx, a.Store(), shop.ID, set); err != nil {
+		a.Close()
+		return fmt.Errorf("demo settings: %w", err)
+	}
 	// A kept database already has orders: continue the numbering.
 	existing, err := a.Store().CountOrders(ctx, shop.ID)
 	if err != nil {
@@ -140,7 +157,7 @@ timelines. Nothing to install, no environment variables needed; Ctrl-C stops it.
 Doorstep demo: the post-purchase app for Shopify, on embedded stores (SQLite %s, in-process Redis).
 A simulated Shopify sends signed webhooks for %d orders of %s to the real intake.
 
-  Open %s/demo/login to watch the orders and their timelines.
+  Open %s/demo/login to watch the orders, the messages they send and their timelines.
   Ctrl-C to stop.
 
 `, path, *orders, demoShop, base)
