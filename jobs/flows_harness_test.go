@@ -69,10 +69,10 @@ var paris, _ = time.LoadLocation("Europe/Paris")
 func newFlowEnv(t *testing.T, configure func(*Settings)) *flowEnv {
 	t.Helper()
 	e := &flowEnv{t: t, ctx: context.Background(), store: modelstest.Store(t), enq: &recordingEnqueuer{}}
-	// Tomorrow 10:00 in Paris: daytime for the shoppers, and after the
-	// real now (rows written with the database's clock are then in the past).
-	y, m, d := time.Now().In(paris).AddDate(0, 0, 1).Date()
-	e.now = time.Date(y, m, d, 10, 0, 0, 0, paris).UTC()
+	// A fixed morning in Paris: daytime for the shoppers, the same text in
+	// the golden files every day, and after the real now (rows written with
+	// the database's clock are then in the past).
+	e.now = time.Date(2030, 3, 12, 10, 0, 0, 0, paris).UTC()
 
 	e.sink = notifytest.StartSMTP(t)
 	st, err := email.ParseURL(e.sink.URL())

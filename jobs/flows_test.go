@@ -434,3 +434,39 @@ func TestDelayScan_StalledShipment_AlertsOnce(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// At most one ask per product per customer per year: a second order with
+// one product already asked about asks only about the others; an order
+// with nothing new is not asked about at all.
+func TestFlows_ReviewAsk_OncePerProductPerYear(t *testing.T) {
+	t.Parallel()
+	e := newFlowEnv(t, func(s *Settings) {
+		s.NPS.Enabled = false
+		s.Review.ReminderAfter = Duration(60 * 24 * time.Hour)
+		s.Cap.Max = 0
+	})
+	deliverOrder := func(id int64) {
+		e.deliver("orders/paid", testOrder{id: id, email: "ana@example.com", consent: true, financial: "paid", updated: e.clock()}.json())
+		e.deliver("fulfillments/create", fulfillmentJSON(id*10, id, "CB"+itoa(id), []int64{id*10 + 1}, e.clock()))
+		e.advance(2 * time.Hour)
+		e.deliver("fulfillment_events/create", eventJSON(id*10+5, id*10, id, "delivered", e.clock()))
+	}
+	deliverOrder(201)
+	e.advance(8 * 24 * time.Hour)
+	first := e.sink.Messages()
+	if last := first[len(first)-1]; !strings.Contains(last.Text, "Linen apron") || !strings.Contains(last.Text, "Herb scissors") {
+		t.Fatalf("first ask:\n%s", last.Text)
+	}
+	// The same three products again: no ask.
+	deliverOrder(202)
+	e.advance(8 * 24 * time.Hour)
+	var second models.Message
+	for _, m := range e.messages() {
+		if m.OrderPlatformID == 202 && m.Flow == FlowReviewRequest && m.Step == msgtmpl.StepAsk {
+			second = m
+		}
+	}
+	if second.Status != models.MessageSuppressed || !strings.Contains(second.Reason, "already asked") {
+		t.Fatalf("second ask: %s (%s), want suppressed: every product already asked", second.Status, second.Reason)
+	}
+}

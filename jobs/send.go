@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/doorstep/doorstep/integrations/notify"
+	"github.com/doorstep/doorstep/jobs/msgtmpl"
 	"github.com/doorstep/doorstep/jobs/policy"
 	"github.com/doorstep/doorstep/models"
 )
@@ -231,6 +232,13 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 		defer cancel()
 		return s.store.FinishSend(fctx, s.cfg.Now(), &m, status, reason, due, fn)
 	}
+	if m.Flow == FlowReviewRequest && m.Step == msgtmpl.StepAsk {
+		// Ask only about products this customer was not asked about within
+		// the review window (decide already dropped asks with none left).
+		if err := s.dropAskedProducts(ctx, shop, set, o, m); err != nil {
+			return err
+		}
+	}
 	c, err := s.composer.Compose(ctx, shop, set, m, o)
 	if err != nil {
 		log.Error("message does not render", "err", err)
@@ -303,6 +311,32 @@ func (s *Messenger) enqueueAt(ctx context.Context, id uint64, due time.Time) {
 		!errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, asynq.ErrDuplicateTask) {
 		s.log.Warn("enqueue message; the dispatcher will pick it up", "message", id, "err", err)
 	}
+}
+
+// dropAskedProducts removes from the order's lines the products already
+// asked about by an earlier message within the review window.
+func (s *Messenger) dropAskedProducts(ctx context.Context, shop models.Shop, set Settings, o *models.Order, m models.Message) error {
+	products := productIDs(o.LineItems)
+	var asked map[int64]bool
+	err := s.store.InTx(ctx, func(tx *models.Tx) error {
+		var err error
+		asked, err = tx.AskedProductsExcept(shop.ID, m.Recipient, products, s.cfg.Now().Add(-set.Review.ProductWindow.D()), m.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	kept := o.LineItems[:0:0]
+	for _, l := range o.LineItems {
+		if !asked[l.ProductID] {
+			kept = append(kept, l)
+		}
+	}
+	o.LineItems = kept
+	return nil
 }
 
 func productIDs(lines []models.LineItem) []int64 {

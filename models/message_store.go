@@ -428,6 +428,25 @@ func (tx *Tx) AskedProducts(shopID uint64, recipient string, products []int64, s
 	return out, nil
 }
 
+// AskedProductsExcept is AskedProducts leaving out one message's own asks
+// (a reminder lists what its ask listed).
+func (tx *Tx) AskedProductsExcept(shopID uint64, recipient string, products []int64, since time.Time, messageID uint64) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(products) == 0 {
+		return out, nil
+	}
+	var ids []int64
+	err := tx.db.Model(&ReviewAsk{}).Where("shop_id = ? AND recipient = ? AND product_id IN ? AND asked_at >= ? AND message_id <> ?",
+		shopID, AddressHash(recipient), products, since, messageID).Pluck("product_id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("asked products: %w", err)
+	}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // RecordReviewAsks notes that a message asked about products.
 func (tx *Tx) RecordReviewAsks(shopID uint64, recipient string, messageID uint64, products []int64) error {
 	if len(products) == 0 {
