@@ -218,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Now: opts.MessageClock,
-		StaleSending: dcfg.StaleSending}, a.log)
+		StaleSending: dcfg.StaleSending, Metrics: a.metrics.jobs}, a.log)
 	a.scan = jobs.NewDelayScanner(a.store, wake, opts.MessageClock, a.log)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)

@@ -67,4 +67,9 @@ func TestMessages_EndToEnd_PaidOrderThankYouThroughAsynq(t *testing.T) {
 	if n := sink.Count(); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
 	}
+	m := scrape(t, e.srv.URL)
+	wantSeries(t, m, "doorstep_messages_total", map[string]string{"flow": "thank_you", "channel": "email", "state": "sent"}, 1)
+	if _, ok := series(m, "doorstep_message_send_seconds_count", map[string]string{"channel": "email"}); !ok {
+		t.Error("doorstep_message_send_seconds missing")
+	}
 }

@@ -39,6 +39,11 @@ type Metrics struct {
 	// ReconcileRepaired counts orders reconcile found newer at the platform
 	// than in the database: changes whose webhook never came.
 	ReconcileRepaired prometheus.Counter
+	// MessageDecisions counts messages reaching a state (sent, failed,
+	// suppressed, deferred, retried) by flow and channel.
+	MessageDecisions *prometheus.CounterVec
+	// MessageSendSeconds: how long the provider took to accept a message.
+	MessageSendSeconds *prometheus.HistogramVec
 }
 
 // NewMetrics creates the series and registers them on reg.
@@ -67,8 +72,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Namespace: "doorstep", Name: "reconcile_orders_repaired_total",
 		Help: "Orders reconcile found newer at the platform than stored (a webhook was missed).",
 	})
-	reg.MustRegister(m.DispatchLag, m.TaskResults, m.TaskDuration, m.SubscriptionsRecreated, m.ReconcileRepaired)
+	m.MessageDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "doorstep", Name: "messages_total",
+		Help: "Messages reaching a state, by flow, channel and state (sent, failed, suppressed, deferred, retry).",
+	}, []string{"flow", "channel", "state"})
+	m.MessageSendSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "doorstep", Name: "message_send_seconds",
+		Help:    "Time the provider took to accept a message, by channel.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20},
+	}, []string{"channel"})
+	reg.MustRegister(m.DispatchLag, m.TaskResults, m.TaskDuration, m.SubscriptionsRecreated, m.ReconcileRepaired,
+		m.MessageDecisions, m.MessageSendSeconds)
 	return m
+}
+
+func (m *Metrics) observeMessage(flow, channel, state string) {
+	if m == nil {
+		return
+	}
+	m.MessageDecisions.WithLabelValues(flow, channel, state).Inc()
+}
+
+func (m *Metrics) observeSend(channel string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.MessageSendSeconds.WithLabelValues(channel).Observe(took.Seconds())
 }
 
 // TaskMiddleware logs and measures every task run (mux.Use): one log line

@@ -74,6 +74,8 @@ type MessengerConfig struct {
 	// StaleSending overrides DefaultStaleSending (tests that kill workers
 	// shorten it; it must exceed the longest send).
 	StaleSending time.Duration
+	// Metrics, if set, counts decisions and times sends.
+	Metrics *Metrics
 }
 
 // settingsTTL bounds how stale a cached shop and its settings can be: a
@@ -213,6 +215,9 @@ func (s *Messenger) Send(ctx context.Context, id uint64) error {
 	if err != nil {
 		return fmt.Errorf("claim message %d: %w", id, err)
 	}
+	if !claimed && (m.Status == models.MessageSuppressed || m.Status == models.MessageDeferred) && m.ID == id {
+		s.cfg.Metrics.observeMessage(m.Flow, m.Channel, m.Status)
+	}
 	if !deferUntil.IsZero() {
 		s.enqueueAt(ctx, m.ID, deferUntil)
 		log.Info("message deferred", "until", deferUntil, "reason", m.Reason)
@@ -261,7 +266,17 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 			msg.Headers = map[string]string{"List-Unsubscribe": "<" + c.Unsubscribe + ">", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 		}
 	}
+	start := time.Now()
 	receipt, err := ch.Send(ctx, msg)
+	s.cfg.Metrics.observeSend(m.Channel, time.Since(start))
+	state := models.MessageSent
+	switch {
+	case err != nil && notify.IsPermanent(err), err != nil && m.Attempts >= maxTransientAttempts:
+		state = models.MessageFailed
+	case err != nil:
+		state = "retry"
+	}
+	s.cfg.Metrics.observeMessage(m.Flow, m.Channel, state)
 	switch {
 	case err == nil:
 		m.ProviderID = receipt.ProviderID
