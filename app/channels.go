@@ -25,7 +25,8 @@ func (a *App) channels() (map[string]jobs.Sender, error) {
 		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}
-		ch, err := email.New(st, a.cfg.SMTPFrom, email.WithLogger(a.log))
+		// As many connections as workers: a send never waits for another.
+		ch, err := email.New(st, a.cfg.SMTPFrom, email.WithLogger(a.log), email.WithPoolSize(workerConcurrency))
 		if err != nil {
 			return nil, fmt.Errorf("email channel: %w", err)
 		}

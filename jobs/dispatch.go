@@ -152,17 +152,18 @@ func (d *Dispatcher) dispatchMessages(ctx context.Context) (int, error) {
 	}
 	done := make([]uint64, 0, len(ms))
 	var enqErr error
-	for _, m := range ms {
-		due := m.DueAt
-		if m.Status == models.MessageSending {
-			due = now // a fresh task id: the dead worker's task is gone or done
+	for _, chunk := range chunks(ms, d.batchSize(len(ms))) {
+		if len(chunk) == 1 && chunk[0].Status == models.MessageSending {
+			chunk[0].DueAt = now // a fresh task id: the dead worker's task is gone or done
 		}
-		task, opts := NewMessageTask(m.ID, due)
+		task, opts := NewMessageBatchTask(chunk)
 		if err := d.enqueue(ctx, task, opts); err != nil {
-			enqErr = fmt.Errorf("enqueue message %d: %w", m.ID, err)
+			enqErr = fmt.Errorf("enqueue messages %d..%d: %w", chunk[0].ID, chunk[len(chunk)-1].ID, err)
 			break
 		}
-		done = append(done, m.ID)
+		for _, m := range chunk {
+			done = append(done, m.ID)
+		}
 	}
 	if err := d.store.MarkMessagesDispatched(ctx, done, now); err != nil {
 		return len(done), err

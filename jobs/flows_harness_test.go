@@ -161,9 +161,20 @@ func (e *flowEnv) settle() {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		for _, m := range ms {
-			if err := e.msg.Send(e.ctx, m.ID); err != nil {
-				e.t.Fatalf("send message %d: %v", m.ID, err)
+		// As the dispatcher does: several due messages go as one batch.
+		switch len(ms) {
+		case 0:
+		case 1:
+			if err := e.msg.Send(e.ctx, ms[0].ID); err != nil {
+				e.t.Fatalf("send message %d: %v", ms[0].ID, err)
+			}
+		default:
+			ids := make([]uint64, len(ms))
+			for i, m := range ms {
+				ids[i] = m.ID
+			}
+			if err := e.msg.SendBatch(e.ctx, ids); err != nil {
+				e.t.Fatalf("send messages %v: %v", ids, err)
 			}
 		}
 		if len(ts) == 0 && len(ms) == 0 {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -468,5 +469,75 @@ func TestFlows_ReviewAsk_OncePerProductPerYear(t *testing.T) {
 	}
 	if second.Status != models.MessageSuppressed || !strings.Contains(second.Reason, "already asked") {
 		t.Fatalf("second ask: %s (%s), want suppressed: every product already asked", second.Status, second.Reason)
+	}
+}
+
+// A batch decides and sends each message as Send would: due ones go once
+// (even with two workers given overlapping batches), a suppressed address
+// and a cancelled order are suppressed with their reasons, a message not
+// yet due waits.
+func TestSendBatch_SameDecisionsAsOneByOne_OverlappingWorkers(t *testing.T) {
+	t.Parallel()
+	e := newFlowEnv(t, func(s *Settings) { s.ThankYou.Enabled = false })
+	var orders []testOrder
+	for i := int64(0); i < 30; i++ {
+		o := testOrder{id: 300 + i, email: fmt.Sprintf("shopper%d@example.com", i), financial: "paid", updated: e.clock(), cancelled: i == 7}
+		e.deliver("orders/paid", o.json())
+		orders = append(orders, o)
+	}
+	if err := e.store.Suppress(e.ctx, e.shop.ID, "email", "shopper3@example.com", models.SuppressBounced, "550"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for i, o := range orders {
+		m := models.Message{ShopID: e.shop.ID, OrderPlatformID: o.id, Flow: FlowThankYou, Channel: "email", Recipient: o.email,
+			DueAt: e.clock()}
+		if i == 9 {
+			m.DueAt = e.clock().Add(time.Hour)
+		}
+		if _, err := e.store.QueueMessage(e.ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, part := range [][]uint64{ids, ids[10:], ids[:20]} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = e.msg.SendBatch(e.ctx, part) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.sink.Count(); n != 27 {
+		t.Errorf("%d messages at the SMTP server, want 27 (30 − bounced − cancelled − not due)", n)
+	}
+	seen := map[string]int{}
+	for _, m := range e.sink.Messages() {
+		seen[m.MessageID]++
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", id, n)
+		}
+	}
+	status := map[string]int{}
+	for _, m := range e.messages() {
+		status[m.Status+" "+m.Reason]++
+	}
+	want := map[string]int{"sent ": 27, "suppressed order cancelled": 1, "queued ": 1,
+		"suppressed address bounced earlier (no such mailbox or number)": 1}
+	for k, n := range want {
+		if status[k] != n {
+			t.Errorf("%q: %d messages, want %d (all: %v)", k, status[k], n, status)
+		}
+	}
+	var events int64
+	e.store.DB().Model(&models.MessageEvent{}).Where("status = ?", models.MessageSent).Count(&events)
+	if events != 27 {
+		t.Errorf("%d sent decisions traced, want 27", events)
 	}
 }

@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -20,9 +22,11 @@ import (
 // TypeMessageSend sends one message row.
 const TypeMessageSend = "message:send"
 
-// MessagePayload names the message to send (ids only: no personal data in Redis).
+// MessagePayload names the message to send, or a batch of them (ids only:
+// no personal data in Redis).
 type MessagePayload struct {
-	MessageID uint64 `json:"message_id"`
+	MessageID  uint64   `json:"message_id,omitempty"`
+	MessageIDs []uint64 `json:"message_ids,omitempty"`
 }
 
 // NewMessageTask builds the task for a message due at due. The id names
@@ -36,6 +40,25 @@ func NewMessageTask(id uint64, due time.Time) (*asynq.Task, []asynq.Option) {
 		opts = append(opts, asynq.ProcessAt(due))
 	}
 	return asynq.NewTask(TypeMessageSend, b), opts
+}
+
+// NewMessageBatchTask builds one task for several due messages (the
+// dispatcher batches a queue of them). Its id names the messages and their
+// due times, so the same batch dispatched twice is enqueued once.
+func NewMessageBatchTask(ms []models.Message) (*asynq.Task, []asynq.Option) {
+	if len(ms) == 1 {
+		return NewMessageTask(ms[0].ID, ms[0].DueAt)
+	}
+	ids := make([]uint64, len(ms))
+	h := fnv.New64a()
+	for i, m := range ms {
+		ids[i] = m.ID
+		fmt.Fprintf(h, "%d:%d:%d/", m.ID, m.DueAt.Unix(), m.Attempts)
+	}
+	b, _ := json.Marshal(MessagePayload{MessageIDs: ids})
+	id := fmt.Sprintf("messages:%d-%d:%x", ids[0], ids[len(ids)-1], h.Sum64())
+	return asynq.NewTask(TypeMessageSend, b), []asynq.Option{asynq.TaskID(id), asynq.Queue(QueueFlows), asynq.MaxRetry(10),
+		asynq.Timeout(sendTimeout + 5*time.Second)}
 }
 
 // Sender is what a channel does for the messenger (notify.Channel fits).
@@ -145,6 +168,9 @@ func (s *Messenger) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if len(pl.MessageIDs) > 0 {
+		return s.SendBatch(ctx, pl.MessageIDs)
+	}
 	return s.Send(ctx, pl.MessageID)
 }
 
@@ -230,28 +256,46 @@ func (s *Messenger) Send(ctx context.Context, id uint64) error {
 
 // deliver renders and sends a claimed message and records the outcome.
 func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.Shop, set Settings, o *models.Order, m models.Message) error {
-	finish := func(status, reason string, due time.Time, fn func(tx *models.Tx) error) error {
-		// The outcome must be recorded even if the send used up the
-		// context: a fresh one, bounded.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		return s.store.FinishSend(fctx, s.cfg.Now(), &m, status, reason, due, fn)
+	accepted, err := s.attempt(ctx, log, shop, set, o, &m)
+	if err != nil || !accepted {
+		return err
 	}
+	return s.finish(ctx, &m, models.MessageSent, "", time.Time{}, func(tx *models.Tx) error {
+		if m.Flow == FlowReviewRequest {
+			return tx.RecordReviewAsks(shop.ID, m.Recipient, m.ID, productIDs(deliveredLines(o)))
+		}
+		return nil
+	})
+}
+
+// finish records a claimed message's outcome. It must be recorded even if
+// the send used up the context: a fresh one, bounded.
+func (s *Messenger) finish(ctx context.Context, m *models.Message, status, reason string, due time.Time, fn func(tx *models.Tx) error) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return s.store.FinishSend(fctx, s.cfg.Now(), m, status, reason, due, fn)
+}
+
+// attempt renders and sends a claimed message. Accepted by the provider, it
+// sets m.ProviderID and reports true, leaving the caller to record it (one
+// at a time, or a batch together); any other outcome (a render error, a
+// refusal, a retry) it records itself.
+func (s *Messenger) attempt(ctx context.Context, log *slog.Logger, shop models.Shop, set Settings, o *models.Order, m *models.Message) (bool, error) {
 	if m.Flow == FlowReviewRequest && m.Step == msgtmpl.StepAsk {
 		// Ask only about products this customer was not asked about within
 		// the review window (decide already dropped asks with none left).
-		if err := s.dropAskedProducts(ctx, shop, set, o, m); err != nil {
-			return err
+		if err := s.dropAskedProducts(ctx, shop, set, o, *m); err != nil {
+			return false, err
 		}
 	}
-	c, err := s.composer.Compose(ctx, shop, set, m, o)
+	c, err := s.composer.Compose(ctx, shop, set, *m, o)
 	if err != nil {
 		log.Error("message does not render", "err", err)
-		return finish(models.MessageFailed, "render: "+err.Error(), time.Time{}, nil)
+		return false, s.finish(ctx, m, models.MessageFailed, "render: "+err.Error(), time.Time{}, nil)
 	}
 	ch, ok := s.cfg.Channels[m.Channel]
 	if !ok {
-		return finish(models.MessageFailed, "no "+m.Channel+" channel configured", time.Time{}, nil)
+		return false, s.finish(ctx, m, models.MessageFailed, "no "+m.Channel+" channel configured", time.Time{}, nil)
 	}
 	msg := notify.Message{ID: "msg-" + strconv.FormatUint(m.ID, 10), ShopID: int64(shop.ID), Channel: m.Channel, To: m.Recipient,
 		Subject: c.Subject, HTML: c.HTML, Text: c.Text}
@@ -280,13 +324,8 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 	switch {
 	case err == nil:
 		m.ProviderID = receipt.ProviderID
-		log.Info("message sent", "provider_id", receipt.ProviderID)
-		return finish(models.MessageSent, "", time.Time{}, func(tx *models.Tx) error {
-			if m.Flow == FlowReviewRequest {
-				return tx.RecordReviewAsks(shop.ID, m.Recipient, m.ID, productIDs(deliveredLines(o)))
-			}
-			return nil
-		})
+		log.Debug("message sent", "provider_id", receipt.ProviderID)
+		return true, nil
 	case notify.IsPermanent(err):
 		log.Warn("provider refused the message", "err", err)
 		if notify.IsNoSuchAddress(err) {
@@ -294,9 +333,9 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 				log.Error("suppress bounced address", "err", serr)
 			}
 		}
-		return finish(models.MessageFailed, err.Error(), time.Time{}, nil)
+		return false, s.finish(ctx, m, models.MessageFailed, err.Error(), time.Time{}, nil)
 	case m.Attempts >= maxTransientAttempts:
-		return finish(models.MessageFailed, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err), time.Time{}, nil)
+		return false, s.finish(ctx, m, models.MessageFailed, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err), time.Time{}, nil)
 	default:
 		wait := backoff(m.Attempts)
 		if ra, ok := notify.RetryAfter(err); ok && ra > wait {
@@ -304,11 +343,11 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 		}
 		due := s.cfg.Now().Add(wait)
 		log.Warn("message send failed; will retry", "err", err, "retry_at", due)
-		if ferr := finish(models.MessageQueued, "retry: "+err.Error(), due, nil); ferr != nil {
-			return ferr
+		if ferr := s.finish(ctx, m, models.MessageQueued, "retry: "+err.Error(), due, nil); ferr != nil {
+			return false, ferr
 		}
 		s.enqueueAt(ctx, m.ID, due)
-		return nil
+		return false, nil
 	}
 }
 

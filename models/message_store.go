@@ -78,35 +78,220 @@ func (tx *Tx) LockMessage(id uint64) (Message, error) {
 }
 
 // SetMessage moves a message to a new state with the reason and traces it.
-// For MessageDeferred and MessageQueued, due is the new due time.
+// For MessageDeferred and MessageQueued, due is the new due time. Between
+// BeginMessageBatch and FlushMessageBatch the writes are buffered and done
+// set-based at the flush.
 func (tx *Tx) SetMessage(m *Message, status, reason string, due time.Time) error {
-	updates := map[string]any{"status": status, "reason": truncate(reason, 1024)}
+	until := applyMessageState(m, status, reason, due, tx.now)
+	ev := MessageEvent{ShopID: m.ShopID, OrderPlatformID: m.OrderPlatformID, MessageID: m.ID, Status: status,
+		Reason: m.Reason, Until: until, At: tx.now}
+	if tx.msgBatch != nil {
+		tx.msgBatch.rows = append(tx.msgBatch.rows, *m)
+		tx.msgBatch.events = append(tx.msgBatch.events, ev)
+		return nil
+	}
+	if err := tx.db.Model(&Message{}).Where("id = ?", m.ID).Updates(messageStateColumns(*m, tx.now)).Error; err != nil {
+		return fmt.Errorf("message %d to %s: %w", m.ID, status, err)
+	}
+	if err := tx.db.Create(&ev).Error; err != nil {
+		return fmt.Errorf("trace message %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// applyMessageState changes m in memory as moving to status does, and
+// returns the "until" of the decision (deferrals and retries).
+func applyMessageState(m *Message, status, reason string, due, now time.Time) *time.Time {
 	var until *time.Time
 	switch status {
 	case MessageDeferred, MessageQueued:
-		updates["due_at"], updates["dispatched_at"] = due, nil
 		m.DueAt, m.DispatchedAt = due, nil
 		until = &due
 	case MessageSending:
-		updates["sending_at"], updates["attempts"] = tx.now, gorm.Expr("attempts + 1")
-		m.SendingAt = &tx.now
+		m.SendingAt = &now
 		m.Attempts++
 	case MessageSent:
-		updates["sent_at"], updates["provider_id"] = tx.now, m.ProviderID
-		m.SentAt = &tx.now
+		m.SentAt = &now
 	}
-	if status == MessageDeferred && m.HeldSince == nil && strings.HasPrefix(reason, "held") {
-		updates["held_since"] = tx.now
-		m.HeldSince = &tx.now
+	held := status == MessageDeferred && strings.HasPrefix(reason, "held")
+	switch {
+	case held && m.HeldSince == nil:
+		m.HeldSince = &now
+	case !held:
+		m.HeldSince = nil
 	}
-	if status != MessageDeferred || !strings.HasPrefix(reason, "held") {
-		updates["held_since"] = nil
+	m.Status, m.Reason = status, truncate(reason, 1024)
+	return until
+}
+
+// messageStateColumns are the columns a state change writes.
+func messageStateColumns(m Message, now time.Time) map[string]any {
+	return map[string]any{"status": m.Status, "reason": m.Reason, "due_at": m.DueAt, "dispatched_at": m.DispatchedAt,
+		"held_since": m.HeldSince, "sending_at": m.SendingAt, "attempts": m.Attempts, "sent_at": m.SentAt,
+		"provider_id": m.ProviderID, "updated_at": now}
+}
+
+// messageBatch buffers state changes for FlushMessageBatch.
+type messageBatch struct {
+	rows   []Message
+	events []MessageEvent
+	// suppressions prefetched per (channel, address hash): their reasons.
+	suppressions map[string][]string
+}
+
+// BeginMessageBatch buffers SetMessage until FlushMessageBatch, and reads
+// the suppressions of every recipient in ms in one query (shop and
+// operator-wide rows), for Suppressions to answer from.
+func (tx *Tx) BeginMessageBatch(shopIDs []uint64, ms []Message) error {
+	b := &messageBatch{suppressions: map[string][]string{}}
+	hashes := make([]string, 0, len(ms))
+	for _, m := range ms {
+		hashes = append(hashes, AddressHash(m.Recipient))
 	}
-	if err := tx.db.Model(&Message{}).Where("id = ?", m.ID).Updates(updates).Error; err != nil {
-		return fmt.Errorf("message %d to %s: %w", m.ID, status, err)
+	if len(hashes) > 0 {
+		var rows []Suppression
+		if err := tx.db.Where("shop_id IN ? AND address_hash IN ?", append([]uint64{0}, shopIDs...), hashes).Find(&rows).Error; err != nil {
+			return fmt.Errorf("suppressions: %w", err)
+		}
+		for _, r := range rows {
+			k := suppressionKey(r.ShopID, r.Channel, r.AddressHash)
+			b.suppressions[k] = append(b.suppressions[k], r.Reason)
+		}
 	}
-	m.Status, m.Reason = status, reason
-	return tx.TraceMessage(*m, status, reason, until)
+	tx.msgBatch = b
+	return nil
+}
+
+func suppressionKey(shopID uint64, channel, hash string) string {
+	return fmt.Sprintf("%d/%s/%s", shopID, channel, hash)
+}
+
+// FlushMessageBatch writes the buffered state changes: one UPDATE joined
+// to a VALUES list (PostgreSQL) and one multi-row INSERT of the decisions.
+func (tx *Tx) FlushMessageBatch() error {
+	b := tx.msgBatch
+	tx.msgBatch = nil
+	if b == nil || len(b.rows) == 0 {
+		return nil
+	}
+	if err := tx.updateMessages(b.rows); err != nil {
+		return err
+	}
+	if err := tx.db.Create(&b.events).Error; err != nil {
+		return fmt.Errorf("trace %d messages: %w", len(b.events), err)
+	}
+	return nil
+}
+
+// updateMessages writes the state columns of many messages.
+func (tx *Tx) updateMessages(rows []Message) error {
+	if !tx.pg {
+		for _, m := range rows {
+			if err := tx.db.Model(&Message{}).Where("id = ?", m.ID).Updates(messageStateColumns(m, tx.now)).Error; err != nil {
+				return fmt.Errorf("message %d to %s: %w", m.ID, m.Status, err)
+			}
+		}
+		return nil
+	}
+	var sb strings.Builder
+	args := make([]any, 0, len(rows)*10+1)
+	args = append(args, tx.now)
+	sb.WriteString(`UPDATE messages AS t SET status = v.status, reason = v.reason, due_at = v.due_at, dispatched_at = v.dispatched_at,
+  held_since = v.held_since, sending_at = v.sending_at, attempts = v.attempts, sent_at = v.sent_at, provider_id = v.provider_id,
+  updated_at = ? FROM (VALUES `)
+	for i, m := range rows {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		if i == 0 {
+			sb.WriteString("(?::bigint, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::bigint, ?::timestamptz, ?::text)")
+		} else {
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		args = append(args, m.ID, m.Status, m.Reason, m.DueAt, m.DispatchedAt, m.HeldSince, m.SendingAt, m.Attempts, m.SentAt, m.ProviderID)
+	}
+	sb.WriteString(`) AS v(id, status, reason, due_at, dispatched_at, held_since, sending_at, attempts, sent_at, provider_id) WHERE t.id = v.id`)
+	if err := tx.db.Exec(sb.String(), args...).Error; err != nil {
+		return fmt.Errorf("update %d messages: %w", len(rows), err)
+	}
+	return nil
+}
+
+// LockMessages reads messages locked for update, in id order. On
+// PostgreSQL rows another worker holds are skipped (it is handling them).
+func (tx *Tx) LockMessages(ids []uint64) ([]Message, error) {
+	q := tx.db
+	if tx.pg {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	var ms []Message
+	if err := q.Where("id IN ?", ids).Order("id").Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("lock %d messages: %w", len(ids), err)
+	}
+	return ms, nil
+}
+
+// Messages reads messages by id.
+func (s *Store) Messages(ctx context.Context, ids []uint64) ([]Message, error) {
+	var ms []Message
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Order("id").Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("read %d messages: %w", len(ids), err)
+	}
+	return ms, nil
+}
+
+// FinishSentBatch records many accepted sends in one transaction: each
+// message still "sending" under the same claim (attempt) becomes sent with
+// its provider id. It returns the ids it recorded (a claim taken over by
+// another worker meanwhile keeps that worker's outcome).
+func (s *Store) FinishSentBatch(ctx context.Context, now time.Time, ms []Message) ([]uint64, error) {
+	var done []uint64
+	err := s.InTxAt(ctx, now, func(tx *Tx) error {
+		ids := make([]uint64, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
+		}
+		cur, err := tx.lockMessagesWait(ids)
+		if err != nil {
+			return err
+		}
+		byID := make(map[uint64]Message, len(cur))
+		for _, c := range cur {
+			byID[c.ID] = c
+		}
+		var rows []Message
+		var events []MessageEvent
+		for _, m := range ms {
+			c, ok := byID[m.ID]
+			if !ok || c.Status != MessageSending || c.Attempts != m.Attempts {
+				continue
+			}
+			m.SentAt, m.Status, m.Reason = &tx.now, MessageSent, ""
+			rows = append(rows, m)
+			events = append(events, MessageEvent{ShopID: m.ShopID, OrderPlatformID: m.OrderPlatformID, MessageID: m.ID,
+				Status: MessageSent, At: tx.now})
+			done = append(done, m.ID)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := tx.updateMessages(rows); err != nil {
+			return err
+		}
+		if err := tx.db.Create(&events).Error; err != nil {
+			return fmt.Errorf("trace %d messages: %w", len(events), err)
+		}
+		return nil
+	})
+	return done, err
+}
+
+func (tx *Tx) lockMessagesWait(ids []uint64) ([]Message, error) {
+	var ms []Message
+	if err := forUpdate(tx.db, tx.pg).Where("id IN ?", ids).Order("id").Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("lock %d messages: %w", len(ids), err)
+	}
+	return ms, nil
 }
 
 // AddCover adds a fulfillment to a not-yet-sent shipping notice (a burst of
@@ -203,7 +388,7 @@ func (s *Store) FinishSend(ctx context.Context, now time.Time, m *Message, statu
 		if err != nil {
 			return err
 		}
-		if cur.Status != MessageSending {
+		if cur.Status != MessageSending || cur.Attempts != m.Attempts {
 			return nil // a stale claim was taken over meanwhile; its outcome stands
 		}
 		if err := tx.SetMessage(m, status, reason, due); err != nil {
@@ -283,6 +468,11 @@ func (s *Store) ResumeHeld(ctx context.Context, shopID uint64, orderPlatformID i
 // Suppressions lists the reasons an address is suppressed for a shop
 // (including operator-wide rows, shop 0).
 func (tx *Tx) Suppressions(shopID uint64, channel, address string) ([]string, error) {
+	if b := tx.msgBatch; b != nil {
+		h := AddressHash(address)
+		return append(append([]string(nil), b.suppressions[suppressionKey(0, channel, h)]...),
+			b.suppressions[suppressionKey(shopID, channel, h)]...), nil
+	}
 	var reasons []string
 	err := tx.db.Model(&Suppression{}).Where("shop_id IN ? AND channel = ? AND address_hash = ?",
 		[]uint64{0, shopID}, channel, AddressHash(address)).Pluck("reason", &reasons).Error

@@ -94,3 +94,86 @@ func (s *Store) CountOrders(ctx context.Context, shopID uint64) (int64, error) {
 	err := s.db.WithContext(ctx).Model(&Order{}).Where("shop_id = ?", shopID).Count(&n).Error
 	return n, err
 }
+
+// Orders loads many orders of a shop as Order does (without refund lines,
+// which no message needs), with one query per
+// table for all of them (a batch of messages needs their orders).
+// Orders not stored are absent from the map.
+func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) (map[int64]*Order, error) {
+	db := s.db.WithContext(ctx)
+	out := map[int64]*Order{}
+	if len(platformIDs) == 0 {
+		return out, nil
+	}
+	var orders []Order
+	if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, platformIDs).Find(&orders).Error; err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	if len(orders) == 0 {
+		return out, nil
+	}
+	byRow := map[uint64]*Order{}
+	rowIDs := make([]uint64, 0, len(orders))
+	var customers []int64
+	for i := range orders {
+		o := &orders[i]
+		out[o.PlatformID], byRow[o.ID] = o, o
+		rowIDs = append(rowIDs, o.ID)
+		if o.CustomerPlatformID != 0 {
+			customers = append(customers, o.CustomerPlatformID)
+		}
+	}
+	var lines []LineItem
+	if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("id").Find(&lines).Error; err != nil {
+		return nil, fmt.Errorf("line items: %w", err)
+	}
+	for _, l := range lines {
+		byRow[l.OrderID].LineItems = append(byRow[l.OrderID].LineItems, l)
+	}
+	var fuls []Fulfillment
+	if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&fuls).Error; err != nil {
+		return nil, fmt.Errorf("fulfillments: %w", err)
+	}
+	if len(fuls) > 0 {
+		fids := make([]uint64, len(fuls))
+		for i, f := range fuls {
+			fids[i] = f.ID
+		}
+		var evs []FulfillmentEvent
+		if err := db.Where("shop_id = ? AND fulfillment_id IN ?", shopID, fids).Order("happened_at, id").Find(&evs).Error; err != nil {
+			return nil, fmt.Errorf("fulfillment events: %w", err)
+		}
+		byF := map[uint64][]FulfillmentEvent{}
+		for _, ev := range evs {
+			byF[ev.FulfillmentID] = append(byF[ev.FulfillmentID], ev)
+		}
+		for _, f := range fuls {
+			f.Events = byF[f.ID]
+			byRow[f.OrderID].Fulfillments = append(byRow[f.OrderID].Fulfillments, f)
+		}
+	}
+	var refunds []Refund
+	if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&refunds).Error; err != nil {
+		return nil, fmt.Errorf("refunds: %w", err)
+	}
+	for _, r := range refunds {
+		byRow[r.OrderID].Refunds = append(byRow[r.OrderID].Refunds, r)
+	}
+	if len(customers) > 0 {
+		var cs []Customer
+		if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, customers).Find(&cs).Error; err != nil {
+			return nil, fmt.Errorf("customers: %w", err)
+		}
+		byC := map[int64]*Customer{}
+		for i := range cs {
+			byC[cs[i].PlatformID] = &cs[i]
+		}
+		for _, o := range out {
+			if c, ok := byC[o.CustomerPlatformID]; ok {
+				cp := *c
+				o.Customer = &cp
+			}
+		}
+	}
+	return out, nil
+}

@@ -47,6 +47,8 @@ type Tx struct {
 	now time.Time
 	// batch is set between BeginBatch and FlushBatch.
 	batch *batchState
+	// msgBatch is set between BeginMessageBatch and FlushMessageBatch.
+	msgBatch *messageBatch
 }
 
 // InTx runs fn in one transaction; an error from fn rolls everything back.

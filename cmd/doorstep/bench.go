@@ -10,31 +10,35 @@ import (
 	"strings"
 	"time"
 
-	ingest "github.com/doorstep/doorstep/app/bench"
+	appbench "github.com/doorstep/doorstep/app/bench"
 )
 
 const benchUsage = `doorstep bench runs the benchmarks.
 
 Usage:
   doorstep bench ingest [flags]   webhook intake on real PostgreSQL and Redis (docs/BENCHMARKS.md)
+  doorstep bench flows [flags]    messages sent per second (email to an SMTP sink) beside asynq's no-op rate
 
-Run "doorstep bench ingest --help" for its flags.
+Run "doorstep bench ingest --help" or "doorstep bench flows --help" for their flags.
 `
 
-// bench runs the benchmarks (doorstep bench ingest).
+// bench runs the benchmarks (doorstep bench ingest|flows).
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, benchUsage)
 		if len(args) == 0 {
-			return errors.New("bench: which benchmark? (ingest)")
+			return errors.New("bench: which benchmark? (ingest, flows)")
 		}
 		return nil
 	}
-	if args[0] != "ingest" {
-		fmt.Fprint(stdout, benchUsage)
-		return fmt.Errorf("bench: unknown benchmark %q", args[0])
+	switch args[0] {
+	case "ingest":
+		return benchIngest(ctx, args[1:], getenv, stdout)
+	case "flows":
+		return benchFlows(ctx, args[1:], getenv, stdout)
 	}
-	return benchIngest(ctx, args[1:], getenv, stdout)
+	fmt.Fprint(stdout, benchUsage)
+	return fmt.Errorf("bench: unknown benchmark %q", args[0])
 }
 
 func benchIngest(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -80,11 +84,11 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	case *dup < 0 || *dup >= 1:
 		return errors.New("bench ingest: --dup must be in [0, 1)")
 	}
-	ph, err := ingest.ParsePhases(*phases)
+	ph, err := appbench.ParsePhases(*phases)
 	if err != nil {
 		return fmt.Errorf("bench ingest: --phases: %w", err)
 	}
-	rep, err := ingest.Run(ctx, ingest.Config{
+	rep, err := appbench.Run(ctx, appbench.Config{
 		Clients: *clients, Duration: *duration, Rate: *rate, Dup: *dup,
 		DatabaseURL: *dbURL, RedisURL: *redisURL, Phases: ph, Progress: stdout, CPUProfile: *cpuprofile,
 	})
@@ -93,24 +97,81 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	}
 	var md bytes.Buffer
 	rep.Markdown(&md)
-	fmt.Fprintln(stdout)
-	_, _ = stdout.Write(md.Bytes())
-	if *out != "" {
-		f, err := os.OpenFile(*out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return fmt.Errorf("bench ingest: --out: %w", err)
-		}
-		if _, err := f.Write(md.Bytes()); err != nil {
-			f.Close()
-			return fmt.Errorf("bench ingest: --out: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("bench ingest: --out: %w", err)
-		}
-		fmt.Fprintf(stdout, "appended to %s\n", *out)
+	if err := writeReport(md.Bytes(), *out, stdout); err != nil {
+		return fmt.Errorf("bench ingest: %w", err)
 	}
 	if rep.Void() {
 		return fmt.Errorf("bench ingest: VOID run: %s", strings.Join(rep.Ledger.Problems, "; "))
 	}
+	return nil
+}
+
+func benchFlows(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := newFlags("bench flows", `doorstep bench flows measures message sending: it starts Doorstep's worker role in this
+process on 127.0.0.1 with a fresh PostgreSQL database (created on --database-url's server,
+migrated, dropped at the end), Redis and an in-process SMTP sink that the email channel
+reaches over its persistent connections (SMTP_URL). It writes --n paid orders with one queued
+thank-you each, then on a clock enqueues message:send tasks (--batch messages each, as the
+dispatcher hands due messages over) and waits for the last
+message at the sink. In the same run and on the same Redis, an asynq server with the same
+concurrency handles --n no-op tasks enqueued the same way.
+  messages/s, first enqueue → last message at the sink    target ≥ 1,000/s
+  messages/s ÷ no-op tasks/s                               target ≥ 25%
+The sink counts messages by Message-ID: every message exactly once and every row sent,
+or the run is reported VOID (exit status 1).`, stdout)
+	dbDefault := getenv("DATABASE_URL")
+	if dbDefault == "" {
+		dbDefault = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	n := fs.Int("n", 5000, "messages to send (and no-op tasks to run)")
+	batch := fs.Int("batch", 50, "messages per message:send task, as the dispatcher batches due messages (1: a task per message)")
+	dbURL := fs.String("database-url", dbDefault, "PostgreSQL server; the bench creates and drops its own database doorstep_bench_<random> there (default: DATABASE_URL or local)")
+	redisURL := fs.String("redis-url", "", "a dedicated Redis (asynq has no key prefix); empty starts a throwaway redis-server on a free port")
+	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
+	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles to PREFIX.noop.pprof and PREFIX.flows.pprof")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench flows: unexpected arguments %q", fs.Args())
+	}
+	if *n < 1 {
+		return errors.New("bench flows: --n must be at least 1")
+	}
+	rep, err := appbench.RunFlows(ctx, appbench.FlowsConfig{N: *n, DatabaseURL: *dbURL, RedisURL: *redisURL,
+		Progress: stdout, CPUProfile: *cpuprofile, Batch: *batch})
+	if err != nil {
+		return fmt.Errorf("bench flows: %w", err)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	if err := writeReport(md.Bytes(), *out, stdout); err != nil {
+		return fmt.Errorf("bench flows: %w", err)
+	}
+	if rep.Void() {
+		return fmt.Errorf("bench flows: VOID run: %s", strings.Join(rep.Ledger.Problems, "; "))
+	}
+	return nil
+}
+
+// writeReport prints a bench's markdown report and appends it to out, if set.
+func writeReport(md []byte, out string, stdout io.Writer) error {
+	fmt.Fprintln(stdout)
+	_, _ = stdout.Write(md)
+	if out == "" {
+		return nil
+	}
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if _, err := f.Write(md); err != nil {
+		f.Close()
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	fmt.Fprintf(stdout, "appended to %s\n", out)
 	return nil
 }
