@@ -153,9 +153,6 @@ func (d *Dispatcher) dispatchMessages(ctx context.Context) (int, error) {
 	done := make([]uint64, 0, len(ms))
 	var enqErr error
 	for _, chunk := range chunks(ms, d.batchSize(len(ms))) {
-		if len(chunk) == 1 && chunk[0].Status == models.MessageSending {
-			chunk[0].DueAt = now // a fresh task id: the dead worker's task is gone or done
-		}
 		task, opts := NewMessageBatchTask(chunk)
 		if err := d.enqueue(ctx, task, opts); err != nil {
 			enqErr = fmt.Errorf("enqueue messages %d..%d: %w", chunk[0].ID, chunk[len(chunk)-1].ID, err)
@@ -234,7 +231,7 @@ func (d *Dispatcher) dispatchTriggers(ctx context.Context) (int, error) {
 	done := make([]uint64, 0, len(ts))
 	var enqErr error
 	for _, t := range ts {
-		task, opts := NewTriggerTask(t.ID)
+		task, opts := newTriggerTask(t.ID, t.DispatchedAt)
 		if err := d.enqueue(ctx, task, opts); err != nil {
 			enqErr = fmt.Errorf("enqueue trigger %d: %w", t.ID, err)
 			break

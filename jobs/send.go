@@ -45,8 +45,13 @@ func NewMessageTask(id uint64, due time.Time) (*asynq.Task, []asynq.Option) {
 // NewMessageBatchTask builds one task for several due messages (the
 // dispatcher batches a queue of them). Its id names the messages and their
 // due times, so the same batch dispatched twice is enqueued once.
+//
+// A message handed over before (DispatchedAt set) and still waiting gets a
+// new id: its earlier task may be "active" in Redis under a worker that
+// died before claiming it, and asynq would refuse the old id until it
+// recovers that task minutes later.
 func NewMessageBatchTask(ms []models.Message) (*asynq.Task, []asynq.Option) {
-	if len(ms) == 1 {
+	if len(ms) == 1 && ms[0].DispatchedAt == nil {
 		return NewMessageTask(ms[0].ID, ms[0].DueAt)
 	}
 	ids := make([]uint64, len(ms))
@@ -54,6 +59,9 @@ func NewMessageBatchTask(ms []models.Message) (*asynq.Task, []asynq.Option) {
 	for i, m := range ms {
 		ids[i] = m.ID
 		fmt.Fprintf(h, "%d:%d:%d/", m.ID, m.DueAt.Unix(), m.Attempts)
+		if m.DispatchedAt != nil {
+			fmt.Fprintf(h, "r%d/", m.DispatchedAt.UnixNano())
+		}
 	}
 	b, _ := json.Marshal(MessagePayload{MessageIDs: ids})
 	id := fmt.Sprintf("messages:%d-%d:%x", ids[0], ids[len(ids)-1], h.Sum64())

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -69,17 +70,26 @@ func NewDeliveryTask(id uint64, attempts int) (*asynq.Task, []asynq.Option) {
 // dispatched twice while queued is enqueued once. A re-dispatch that groups
 // the deliveries differently makes a second task; processing is idempotent
 // per delivery, so that costs a little work and nothing else.
+//
+// A delivery handed over before (DispatchedAt set) and still waiting gets
+// a new id: its earlier task may be "active" in Redis under a worker that
+// died, and asynq refuses that id until it recovers the task minutes later.
 func NewDeliveryBatchTask(ds []models.PendingDelivery) (*asynq.Task, []asynq.Option) {
-	if len(ds) == 1 {
+	if len(ds) == 1 && ds[0].DispatchedAt == nil {
 		return NewDeliveryTask(ds[0].ID, ds[0].Attempts)
 	}
 	ids := make([]uint64, len(ds))
 	h := fnv.New64a()
-	var buf [16]byte
+	var buf [24]byte
 	for i, d := range ds {
 		ids[i] = d.ID
 		binary.LittleEndian.PutUint64(buf[:8], d.ID)
-		binary.LittleEndian.PutUint64(buf[8:], uint64(d.Attempts))
+		binary.LittleEndian.PutUint64(buf[8:16], uint64(d.Attempts))
+		var redispatch int64
+		if d.DispatchedAt != nil {
+			redispatch = d.DispatchedAt.UnixNano()
+		}
+		binary.LittleEndian.PutUint64(buf[16:], uint64(redispatch))
 		h.Write(buf[:])
 	}
 	b, _ := json.Marshal(DeliveryPayload{DeliveryIDs: ids})
@@ -95,9 +105,19 @@ type TriggerPayload struct {
 
 // NewTriggerTask builds the task that runs a trigger's subscribed flows.
 func NewTriggerTask(id uint64) (*asynq.Task, []asynq.Option) {
+	return newTriggerTask(id, nil)
+}
+
+// newTriggerTask: a trigger handed over before and not done gets a new id
+// (its earlier task may be stuck "active" under a dead worker).
+func newTriggerTask(id uint64, dispatchedAt *time.Time) (*asynq.Task, []asynq.Option) {
 	b, _ := json.Marshal(TriggerPayload{TriggerID: id})
+	taskID := "trigger:" + strconv.FormatUint(id, 10)
+	if dispatchedAt != nil {
+		taskID += ":r" + strconv.FormatInt(dispatchedAt.UnixNano(), 36)
+	}
 	return asynq.NewTask(TypeTriggerRun, b),
-		[]asynq.Option{asynq.TaskID("trigger:" + strconv.FormatUint(id, 10)), asynq.Queue(QueueFlows), asynq.MaxRetry(20)}
+		[]asynq.Option{asynq.TaskID(taskID), asynq.Queue(QueueFlows), asynq.MaxRetry(20)}
 }
 
 func decode[T any](t *asynq.Task) (T, error) {
