@@ -268,11 +268,16 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 	if err != nil || !accepted {
 		return err
 	}
+	if m.Flow != FlowReviewRequest {
+		// One statement: the duplicate window is one round trip.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, err := s.store.MarkSent(fctx, s.cfg.Now(), m)
+		return err
+	}
+	// A review ask records which products it asked about with its outcome.
 	return s.finish(ctx, &m, models.MessageSent, "", time.Time{}, func(tx *models.Tx) error {
-		if m.Flow == FlowReviewRequest {
-			return tx.RecordReviewAsks(shop.ID, m.Recipient, m.ID, productIDs(deliveredLines(o)))
-		}
-		return nil
+		return tx.RecordReviewAsks(shop.ID, m.Recipient, m.ID, productIDs(deliveredLines(o)))
 	})
 }
 

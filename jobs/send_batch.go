@@ -13,10 +13,12 @@ import (
 // set-based reads and writes: one read of the messages, one query per
 // table for their orders, one claim transaction (one lock statement, the
 // recipients' suppressions in one query, one UPDATE and one INSERT for
-// every decision), then one transaction recording every accepted send.
+// every decision), then one statement per accepted send.
 // Rendering and the provider calls stay per message; failures and retries
 // take Send's per-message path. A queue of due messages drains at a
-// fraction of the round trips of one task per message.
+// fraction of the round trips of one task per message; each accepted send
+// is recorded at once (MarkSent), so a crash mid-batch duplicates at most
+// the one message in flight per worker.
 func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
@@ -112,8 +114,9 @@ func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 		s.enqueueAt(ctx, m.ID, m.DueAt)
 	}
 
-	// Send each claimed message; accepted ones are recorded together.
-	var sent []models.Message
+	// Send each claimed message, recording each accepted send at once:
+	// the duplicate window (accepted, not yet recorded) stays one round
+	// trip per message, not the length of the batch.
 	var errs []error
 	for _, m := range claimed {
 		sc := shops[m.ShopID]
@@ -131,14 +134,12 @@ func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 			errs = append(errs, err)
 		}
 		if accepted {
-			sent = append(sent, m)
-		}
-	}
-	if len(sent) > 0 {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := s.store.FinishSentBatch(fctx, s.cfg.Now(), sent); err != nil {
-			errs = append(errs, err)
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, err := s.store.MarkSent(fctx, s.cfg.Now(), m)
+			cancel()
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -791,3 +791,27 @@ func (s *Store) OutboxMessage(ctx context.Context, shopID uint64, messageID stri
 	}
 	return m, nil
 }
+
+// MarkSent records one accepted send right away, in one statement on
+// PostgreSQL (the state change and its decision together): the time
+// between the provider's acceptance and this commit is the only window in
+// which a crash makes a duplicate, so it is kept to one round trip. It
+// reports false when the claim was taken over meanwhile (another worker's
+// outcome stands).
+func (s *Store) MarkSent(ctx context.Context, now time.Time, m Message) (bool, error) {
+	if !s.pg {
+		done, err := s.FinishSentBatch(ctx, now, []Message{m})
+		return len(done) == 1, err
+	}
+	res := s.db.WithContext(ctx).Exec(`WITH u AS (
+  UPDATE messages SET status = @sent, reason = '', sent_at = @now, provider_id = @pid, updated_at = @now
+  WHERE id = @id AND status = @sending AND attempts = @attempts
+  RETURNING id, shop_id, order_platform_id)
+INSERT INTO message_events (shop_id, order_platform_id, message_id, status, reason, at)
+SELECT shop_id, order_platform_id, id, @sent, '', @now FROM u`,
+		map[string]any{"sent": MessageSent, "sending": MessageSending, "now": now.UTC(), "pid": m.ProviderID, "id": m.ID, "attempts": m.Attempts})
+	if res.Error != nil {
+		return false, fmt.Errorf("mark message %d sent: %w", m.ID, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
