@@ -92,7 +92,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShopifyAPIBaseURL: "https://{shop}",
 		WebhookMaxBytes:   8 << 20,
 		LogLevel:          slog.LevelInfo,
-		DispatchInterval:  time.Second,
+		DispatchInterval:  200 * time.Millisecond,
 		DeliveryRetention: 30 * 24 * time.Hour,
 
 		ReconcileInterval:         10 * time.Minute,
