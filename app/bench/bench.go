@@ -306,33 +306,16 @@ func (r *runner) run(ctx context.Context) (err error) {
 	r.rep.Machine.Redis = redisVersion(ctx, redisURL)
 
 	// PostgreSQL: a fresh database, dropped at the end.
-	name := "doorstep_bench_" + randHex(6)
-	if r.dbURL, err = withDB(r.cfg.DatabaseURL, name); err != nil {
+	bdb, err := freshDatabase(ctx, r.cfg.DatabaseURL, r.say)
+	if err != nil {
 		return err
 	}
-	admin, err := pgx.Connect(ctx, r.cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("connect to PostgreSQL (--database-url): %w", err)
-	}
-	defer admin.Close(context.Background())
-	_ = admin.QueryRow(ctx, "SHOW server_version").Scan(&r.rep.Machine.Postgres)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	r.rep.Database = name
-	r.say("database %s created", name)
 	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, derr := admin.Exec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); derr != nil {
-			r.say("drop database %s: %v", name, derr)
-			if err == nil {
-				err = fmt.Errorf("drop database %s: %w", name, derr)
-			}
-		} else {
-			r.say("database %s dropped", name)
+		if derr := bdb.drop(r.say); err == nil {
+			err = derr
 		}
 	}()
+	r.dbURL, r.rep.Database, r.rep.Machine.Postgres = bdb.url, bdb.name, bdb.version
 
 	// The app's configuration: nothing leaves 127.0.0.1.
 	secret := randHex(16)
@@ -774,4 +757,43 @@ func (c *capture) lines() []string {
 		out = append(out, fmt.Sprintf("… and %d more", c.n-len(c.first)))
 	}
 	return out
+}
+
+// benchDB is a database a bench run creates on the PostgreSQL server and
+// drops at the end, even when the run failed.
+type benchDB struct {
+	url, name, version string
+	admin              *pgx.Conn
+}
+
+// freshDatabase creates doorstep_bench_<random> on the server at serverURL.
+func freshDatabase(ctx context.Context, serverURL string, say func(string, ...any)) (benchDB, error) {
+	d := benchDB{name: "doorstep_bench_" + randHex(6)}
+	var err error
+	if d.url, err = withDB(serverURL, d.name); err != nil {
+		return d, err
+	}
+	if d.admin, err = pgx.Connect(ctx, serverURL); err != nil {
+		return d, fmt.Errorf("connect to PostgreSQL (--database-url): %w", err)
+	}
+	_ = d.admin.QueryRow(ctx, "SHOW server_version").Scan(&d.version)
+	if _, err := d.admin.Exec(ctx, "CREATE DATABASE "+d.name); err != nil {
+		d.admin.Close(context.Background())
+		return d, fmt.Errorf("create database %s: %w", d.name, err)
+	}
+	say("database %s created", d.name)
+	return d, nil
+}
+
+// drop removes the database (closing whatever still uses it).
+func (d benchDB) drop(say func(string, ...any)) error {
+	defer d.admin.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := d.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+d.name+" WITH (FORCE)"); err != nil {
+		say("drop database %s: %v", d.name, err)
+		return fmt.Errorf("drop database %s: %w", d.name, err)
+	}
+	say("database %s dropped", d.name)
+	return nil
 }

@@ -38,7 +38,6 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -269,34 +268,17 @@ func (r *flowsRunner) run(ctx context.Context) (err error) {
 	r.redisPID = redisPID(ctx, redisURL)
 
 	// PostgreSQL: a fresh database, dropped at the end.
-	name := "doorstep_bench_" + randHex(6)
-	dbURL, err := withDB(r.cfg.DatabaseURL, name)
+	bdb, err := freshDatabase(ctx, r.cfg.DatabaseURL, r.say)
 	if err != nil {
 		return err
 	}
-	admin, err := pgx.Connect(ctx, r.cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("connect to PostgreSQL (--database-url): %w", err)
-	}
-	defer admin.Close(context.Background())
-	_ = admin.QueryRow(ctx, "SHOW server_version").Scan(&r.rep.Machine.Postgres)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	r.rep.Database = name
-	r.say("database %s created", name)
 	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, derr := admin.Exec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); derr != nil {
-			r.say("drop database %s: %v", name, derr)
-			if err == nil {
-				err = fmt.Errorf("drop database %s: %w", name, derr)
-			}
-		} else {
-			r.say("database %s dropped", name)
+		if derr := bdb.drop(r.say); err == nil {
+			err = derr
 		}
 	}()
+	dbURL := bdb.url
+	r.rep.Database, r.rep.Machine.Postgres = bdb.name, bdb.version
 
 	// The SMTP sink the email channel sends to.
 	if r.sink, err = startSMTPSink(); err != nil {
