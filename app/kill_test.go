@@ -137,6 +137,9 @@ type killRound struct {
 // died with its worker (attempts ≥ 2, "sending" twice on its timeline),
 // i.e. a kill between the server's acceptance and the commit of "sent".
 func TestMessages_WorkerKilledMidSend_AtLeastOnceWithRareDuplicates(t *testing.T) {
+	// Parallel: its rounds mostly wait (worker start, claim takeover), so
+	// the package's other tests run meanwhile; it has its own Redis.
+	t.Parallel()
 	rounds, perRound := 20, 1000
 	if testing.Short() {
 		rounds = 3
