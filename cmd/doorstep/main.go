@@ -43,6 +43,7 @@ Usage:
   doorstep demo [--port N] [--db PATH]     run a demo shop on embedded stores; no services needed
   doorstep backfill --shop X [--since D]  import a shop's order history now, with a progress bar
   doorstep bench ingest [flags]            measure webhook intake on real PostgreSQL and Redis
+  doorstep bench flows [flags]             measure message sending (email to an SMTP sink) beside asynq's no-op rate
 
 Run "doorstep <command> --help" for a command's flags. Configuration is in README.md.
 `
