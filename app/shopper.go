@@ -691,9 +691,12 @@ func (a *App) consentPageData(c *gin.Context, shop models.Shop, m models.Message
 		Address: maskAddress(m.Channel, m.Recipient), Channel: channelWords(m.Channel), Unsubscribed: unsub}, true
 }
 
-func (a *App) handlePreferences() gin.HandlerFunc {
+// handleConsentPage shows the preferences or the unsubscribe page for the
+// token's message. It only shows: changes are POSTs (mail scanners follow
+// every link in a message).
+func (a *App) handleConsentPage(purpose, title, page string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		cl, ok := a.linkClaims(c, links.Preferences)
+		cl, ok := a.linkClaims(c, purpose)
 		if !ok {
 			return
 		}
@@ -701,12 +704,16 @@ func (a *App) handlePreferences() gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		p, ok := a.consentPageData(c, shop, m, "Your message preferences")
+		p, ok := a.consentPageData(c, shop, m, title)
 		if !ok {
 			return
 		}
-		a.renderShopper(c, http.StatusOK, "preferences.html", p)
+		a.renderShopper(c, http.StatusOK, page, p)
 	}
+}
+
+func (a *App) handlePreferences() gin.HandlerFunc {
+	return a.handleConsentPage(links.Preferences, "Your message preferences", "preferences.html")
 }
 
 func (a *App) handlePreferencesPost() gin.HandlerFunc {
@@ -753,21 +760,7 @@ func (a *App) handlePreferencesPost() gin.HandlerFunc {
 // handleUnsubscribePage only asks: mail scanners open every link in a
 // message, so a GET must never unsubscribe anybody.
 func (a *App) handleUnsubscribePage() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		cl, ok := a.linkClaims(c, links.Unsubscribe)
-		if !ok {
-			return
-		}
-		shop, m, ok := a.linkMessage(c, cl)
-		if !ok {
-			return
-		}
-		p, ok := a.consentPageData(c, shop, m, "Unsubscribe")
-		if !ok {
-			return
-		}
-		a.renderShopper(c, http.StatusOK, "unsubscribe.html", p)
-	}
+	return a.handleConsentPage(links.Unsubscribe, "Unsubscribe", "unsubscribe.html")
 }
 
 // handleUnsubscribePost is both the page's button and RFC 8058 one-click
