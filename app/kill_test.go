@@ -215,7 +215,7 @@ func TestMessages_WorkerKilledMidSend_AtLeastOnceWithRareDuplicates(t *testing.T
 
 		t0 := time.Now()
 		finisher := startKillWorker(t, bin, fmt.Sprintf("%d-finisher", r), env)
-		// A dead worker's claims are taken over after 2 s, the work it held
+		// A dead worker's claims are taken over after 8 s, the work it held
 		// unclaimed as soon as the dispatcher re-hands it: a minute is plenty.
 		deadline, diagnosed := t0.Add(time.Minute), false
 		for countIn(t, db, ids, models.MessageSent) < int64(len(ids)) {

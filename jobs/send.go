@@ -88,7 +88,8 @@ const (
 	// DefaultStaleSending is how long a claim lives: a message still
 	// "sending" this long after its claim belongs to a worker that died
 	// mid-send, and is sent again (the one duplicate window, see
-	// docs/MESSAGES.md). It must stay well above sendTimeout.
+	// docs/MESSAGES.md). It must stay well above sendTimeout, which bounds
+	// a whole batch (its claims are all taken at its start).
 	DefaultStaleSending = 2 * time.Minute
 	// maxTransientAttempts ends retries of a provider that keeps failing.
 	maxTransientAttempts = 8

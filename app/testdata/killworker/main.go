@@ -40,9 +40,12 @@ func run() int {
 	}()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// A message left "sending" by a dead worker is handed over again after
-	// 2 s instead of 2 min.
+	// 8 s instead of 2 min. The claim must outlive the longest batch a live
+	// worker sends (a batch claims up to 50 at once; under a loaded CI
+	// machine one takes seconds): a shorter one would hand a live worker's
+	// claims to another and duplicate them.
 	a, err := app.New(ctx, cfg, app.Options{Log: log, NoSync: true,
-		Dispatcher: jobs.DispatcherConfig{Interval: 50 * time.Millisecond, RedispatchAfter: time.Second, StaleSending: 2 * time.Second}})
+		Dispatcher: jobs.DispatcherConfig{Interval: 50 * time.Millisecond, RedispatchAfter: time.Second, StaleSending: 8 * time.Second}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "killtest worker:", err)
 		return 2
