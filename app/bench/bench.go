@@ -431,25 +431,29 @@ func redisVersion(ctx context.Context, redisURL string) string {
 }
 
 // profile starts a CPU profile for a phase if asked; the returned func stops it.
-func (r *runner) profile(phase string) func() {
-	if r.cfg.CPUProfile == "" {
+func (r *runner) profile(phase string) func() { return startProfile(r.cfg.CPUProfile, phase, r.say) }
+
+// startProfile writes a CPU profile to PREFIX.<name>.pprof until the
+// returned func is called; with no prefix it does nothing.
+func startProfile(prefix, name string, say func(string, ...any)) func() {
+	if prefix == "" {
 		return func() {}
 	}
-	path := r.cfg.CPUProfile + "." + phase + ".pprof"
+	path := prefix + "." + name + ".pprof"
 	f, err := os.Create(path)
 	if err != nil {
-		r.say("cpu profile: %v", err)
+		say("cpu profile: %v", err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		r.say("cpu profile: %v", err)
+		say("cpu profile: %v", err)
 		return func() {}
 	}
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		r.say("cpu profile written to %s", path)
+		say("cpu profile written to %s", path)
 	}
 }
 

@@ -28,7 +28,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -762,27 +761,7 @@ func balance(l *FlowsLedger, want map[string]string, seen map[string]int, rcpt m
 }
 
 // profile starts a CPU profile for a run if asked; the returned func stops it.
-func (r *flowsRunner) profile(name string) func() {
-	if r.cfg.CPUProfile == "" {
-		return func() {}
-	}
-	path := r.cfg.CPUProfile + "." + name + ".pprof"
-	f, err := os.Create(path)
-	if err != nil {
-		r.say("cpu profile: %v", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		r.say("cpu profile: %v", err)
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-		r.say("cpu profile written to %s", path)
-	}
-}
+func (r *flowsRunner) profile(name string) func() { return startProfile(r.cfg.CPUProfile, name, r.say) }
 
 // serverSample is the CPU seconds used so far by each PostgreSQL backend of
 // the bench database and by the redis-server: pid → seconds, Redis at -1.
@@ -1087,9 +1066,9 @@ func (r *FlowsReport) Markdown(w io.Writer) {
 	p("- **Machine:** %s, %d cores (GOMAXPROCS %d), %s, %s. PostgreSQL %s and Redis %s on the same machine over loopback; "+
 		"the bench, the SMTP sink and Doorstep's worker role run in one process on the same cores.\n",
 		m.CPU, m.Cores, m.GOMAXPROCS, m.OS, m.Go, orUnknown(m.Postgres), orUnknown(m.Redis))
-	p("- **Run:** `doorstep bench flows --n %d` — %s paid orders (3 line items, a customer) with one queued thank-you each "+
+	p("- **Run:** `doorstep bench flows --n %d --batch %d` — %s paid orders (3 line items, a customer) with one queued thank-you each "+
 		"(written in %s, not timed); %d goroutines enqueue the tasks; asynq concurrency %d in both runs; took %s.\n",
-		c.N, num(float64(c.N)), r.Setup.Round(time.Millisecond), c.Enqueuers, flowsConcurrency, r.Elapsed.Round(time.Second))
+		c.N, c.Batch, num(float64(c.N)), r.Setup.Round(time.Millisecond), c.Enqueuers, flowsConcurrency, r.Elapsed.Round(time.Second))
 	if r.Before.Known {
 		p("- **Before the run** other processes kept %.2f of the %d cores busy (1 s sample); anything above ~0.1 skews the numbers.\n",
 			r.Before.Others+r.Before.Self, m.Cores)
