@@ -83,9 +83,6 @@ type Options struct {
 	MessageClock func() time.Time
 }
 
-// workerConcurrency is how many tasks a worker process runs at once.
-const workerConcurrency = 10
-
 // Redis timeouts for every asynq connection: short, so a Redis that hangs
 // (black-holed, not refusing) stalls the dispatcher, /readyz or /metrics
 // for under a second instead of go-redis's default 3 s per call. The
@@ -317,7 +314,7 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 	}
 	if role == RoleWorker || role == RoleAll {
 		workers = asynq.NewServer(a.redis, asynq.Config{
-			Concurrency:     workerConcurrency,
+			Concurrency:     a.cfg.WorkerConcurrency,
 			Queues:          jobs.WorkerQueues(),
 			ShutdownTimeout: taskDrainTimeout,
 			Logger:          asynqLogger{a.log},

@@ -47,6 +47,11 @@ type Config struct {
 	// work Redis does not have yet.
 	DispatchInterval time.Duration
 
+	// WorkerConcurrency is how many tasks one worker process runs at once.
+	// On a box shared with the web role, fewer leave the intake's requests
+	// room; a worker-only box can run more.
+	WorkerConcurrency int
+
 	// ReconcileInterval is how often each shop's orders are pulled through
 	// the API to repair what webhooks missed.
 	ReconcileInterval time.Duration
@@ -93,6 +98,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookMaxBytes:   8 << 20,
 		LogLevel:          slog.LevelInfo,
 		DispatchInterval:  200 * time.Millisecond,
+		WorkerConcurrency: 10,
 		DeliveryRetention: 30 * 24 * time.Hour,
 
 		ReconcileInterval:         10 * time.Minute,
@@ -187,6 +193,13 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("DELIVERY_RETENTION_DAYS", "must be a number of days 1-3650, got %q", v)
 		}
 		c.DeliveryRetention = time.Duration(n) * 24 * time.Hour
+	}
+	if v := strings.TrimSpace(getenv("WORKER_CONCURRENCY")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			bad("WORKER_CONCURRENCY", "must be a number of tasks 1-1000, got %q", v)
+		}
+		c.WorkerConcurrency = n
 	}
 	duration := func(name string, min, max time.Duration, dst *time.Duration) {
 		v := strings.TrimSpace(getenv(name))

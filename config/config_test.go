@@ -40,6 +40,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		"DELIVERY_RETENTION_DAYS":     "0",
 		"RECONCILE_INTERVAL":          "10",
 		"SUBSCRIPTION_CHECK_INTERVAL": "5s",
+		"WORKER_CONCURRENCY":          "0",
 	}
 	for v, val := range cases {
 		_, err := Load(env(map[string]string{v: val}))

@@ -80,6 +80,14 @@ type Config struct {
 	// DrainTimeout bounds the drain phase and the final wait for an empty
 	// backlog (default 5 min).
 	DrainTimeout time.Duration
+	// WorkerConcurrency is the worker role's WORKER_CONCURRENCY (default:
+	// the app's default).
+	WorkerConcurrency int
+	// WorkerCommand, when set, runs the worker role as its own process, as
+	// production's `serve --role worker` does: the command (argv) must call
+	// RunWorker, which reads the app's configuration from the environment
+	// the bench gives it. Empty runs the worker role inside this process.
+	WorkerCommand []string
 }
 
 func (c *Config) defaults() {
@@ -218,8 +226,12 @@ type Report struct {
 	Drain    *DrainResult
 	Mixed    *MixedResult
 	Ledger   Ledger
-	Warnings []string // the app's warnings and errors (first few)
-	Before   CPUUse   // the machine during one second before the run
+	// WorkerProcess: the worker role ran as its own process, with
+	// WorkerConcurrency tasks at once.
+	WorkerProcess     bool
+	WorkerConcurrency int
+	Warnings          []string // the app's warnings and errors (first few)
+	Before            CPUUse   // the machine during one second before the run
 }
 
 // Void: the ledger does not balance, so the numbers mean nothing.
@@ -245,18 +257,27 @@ type runner struct {
 	rep  *Report
 	logs *capture
 
-	dbURL    string
-	mon      *pgxpool.Pool
-	redisOpt asynq.RedisConnOpt
-	appCfg   config.Config
-	log      *slog.Logger
-	gen      *Generator
-	target   *client
-	all      *Tally // every Doorstep request of the run, for the ledger
-	baseAll  *Tally // every baseline request
-	workers  bool
-	stopWork func() error
-	stmts    *stmtCounter // the worker app's statements
+	dbURL     string
+	mon       *pgxpool.Pool
+	redisOpt  asynq.RedisConnOpt
+	appCfg    config.Config
+	log       *slog.Logger
+	gen       *Generator
+	target    *client
+	all       *Tally // every Doorstep request of the run, for the ledger
+	baseAll   *Tally // every baseline request
+	workers   bool
+	stopWork  func() error
+	stmts     *stmtCounter // the worker app's statements (nil in a worker process)
+	workerPID int          // the worker process, when there is one
+}
+
+// cpu samples the machine, counting a worker process's CPU as the bench's.
+func (r *runner) cpu() cpuSample {
+	if r.workerPID > 0 {
+		return sampleCPU(r.workerPID)
+	}
+	return sampleCPU()
 }
 
 func (r *runner) say(format string, args ...any) {
@@ -327,6 +348,10 @@ func (r *runner) run(ctx context.Context) (err error) {
 	r.appCfg.AppURL = "http://127.0.0.1"
 	r.appCfg.ShopifyAPIKey, r.appCfg.ShopifyAPISecret = "bench-api-key", secret
 	r.appCfg.ShopifyAPIBaseURL = "http://127.0.0.1:9/{shop}" // discard port: no call may leave the machine
+	if r.cfg.WorkerConcurrency > 0 {
+		r.appCfg.WorkerConcurrency = r.cfg.WorkerConcurrency
+	}
+	r.rep.WorkerProcess, r.rep.WorkerConcurrency = len(r.cfg.WorkerCommand) > 0, r.appCfg.WorkerConcurrency
 	r.appCfg.EncryptionKey = make([]byte, 32)
 	_, _ = rand.Read(r.appCfg.EncryptionKey)
 
@@ -472,9 +497,9 @@ func (r *runner) phaseAck(ctx context.Context, web *app.App) error {
 	r.say("phase 1 (ack only): baseline, %d clients, %s after a %s warm-up", r.cfg.Clients, d, r.cfg.Warmup)
 	r.baseAll.merge(closedLoop(ctx, bc, benchShop, r.gen, r.cfg.Clients, r.cfg.Dup, r.cfg.Warmup))
 	stop := r.profile("ack-baseline")
-	c0 := sampleCPU()
+	c0 := r.cpu()
 	res.Baseline = closedLoop(ctx, bc, benchShop, r.gen, r.cfg.Clients, r.cfg.Dup, d)
-	res.BaselineCPU = cpuBetween(c0, sampleCPU())
+	res.BaselineCPU = cpuBetween(c0, r.cpu())
 	stop()
 	r.baseAll.merge(res.Baseline)
 	r.say("  baseline: %.0f webhooks/s, p50 %s, p99 %s", res.Baseline.Rate(), ms(res.Baseline.Quantile(0.5)), ms(res.Baseline.Quantile(0.99)))
@@ -487,9 +512,9 @@ func (r *runner) phaseAck(ctx context.Context, web *app.App) error {
 		s0 = sqlDB.Stats()
 	}
 	stop = r.profile("ack-doorstep")
-	c0 = sampleCPU()
+	c0 = r.cpu()
 	res.Doorstep = closedLoop(ctx, r.target, benchShop, r.gen, r.cfg.Clients, r.cfg.Dup, d)
-	res.DoorstepCPU = cpuBetween(c0, sampleCPU())
+	res.DoorstepCPU = cpuBetween(c0, r.cpu())
 	stop()
 	if sqlDB != nil {
 		s1 := sqlDB.Stats()
@@ -512,6 +537,9 @@ func (r *runner) phaseAck(ctx context.Context, web *app.App) error {
 func (r *runner) startWorkers(ctx context.Context) error {
 	if r.workers {
 		return nil
+	}
+	if len(r.cfg.WorkerCommand) > 0 {
+		return r.startWorkerProcess(ctx)
 	}
 	w, err := app.New(ctx, r.appCfg, app.Options{Log: r.log, NoSync: true, NoMessages: true})
 	if err != nil {
@@ -583,7 +611,7 @@ func (r *runner) phaseDrain(ctx context.Context) error {
 	}
 	r.say("phase 2 (drain): %d deliveries waiting; starting the workers", res.Backlog)
 	stop := r.profile("drain")
-	c0 := sampleCPU()
+	c0 := r.cpu()
 	commits0 := r.commits(ctx)
 	start := time.Now()
 	if err := r.startWorkers(ctx); err != nil {
@@ -592,14 +620,16 @@ func (r *runner) phaseDrain(ctx context.Context) error {
 	}
 	res.Curve = append(res.Curve, Sample{At: 0, Pending: res.Backlog})
 	_, ok, err := r.waitEmpty(ctx, r.cfg.DrainTimeout, &res.Curve)
-	res.CPU = cpuBetween(c0, sampleCPU())
+	res.CPU = cpuBetween(c0, r.cpu())
 	stop()
 	if err != nil {
 		return err
 	}
 	if res.Backlog > 0 {
 		res.CommitsPer = float64(r.commits(ctx)-commits0) / float64(res.Backlog)
-		res.StatementsPer = float64(r.stmts.n.Load()) / float64(res.Backlog)
+		if r.stmts != nil {
+			res.StatementsPer = float64(r.stmts.n.Load()) / float64(res.Backlog)
+		}
 	}
 	res.Done = ok
 	res.Elapsed = time.Since(start)
@@ -646,7 +676,7 @@ func (r *runner) phaseMixed(ctx context.Context) error {
 	res := &MixedResult{Rate: r.cfg.Rate}
 	r.say("phase 3 (mixed): %.0f webhooks/s open loop for %s, %d connections, workers running", r.cfg.Rate, r.cfg.Duration, r.cfg.Clients)
 	stop := r.profile("mixed")
-	c0 := sampleCPU()
+	c0 := r.cpu()
 	start := time.Now()
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
@@ -668,7 +698,7 @@ func (r *runner) phaseMixed(ctx context.Context) error {
 	res.Tally = openLoop(ctx, r.target, benchShop, r.gen, r.cfg.Clients, r.cfg.Dup, r.cfg.Rate, r.cfg.Duration)
 	stopSampling()
 	<-sampled
-	res.CPU = cpuBetween(c0, sampleCPU())
+	res.CPU = cpuBetween(c0, r.cpu())
 	stop()
 	r.all.merge(res.Tally)
 	res.Slope = slope(res.Curve)

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,5 +107,64 @@ func TestRun_TinyBench_LedgerBalancesAndThreePhasesReported(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "dropped") {
 		t.Errorf("bench database not dropped:\n%s", progress.String())
+	}
+}
+
+// workerArg makes this test binary the bench's worker process (see
+// TestMain), so the worker-process path runs without building doorstep.
+const workerArg = "doorstep-bench-test-worker"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[len(os.Args)-1] == workerArg {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := RunWorker(ctx, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestRun_WorkerProcess_DrainsTheBacklogAndStops runs the worker role as its
+// own process, as `doorstep bench ingest` does by default: the backlog the
+// ack phase left is drained by that process, its CPU is counted, and it
+// stops on SIGTERM when the run ends.
+func TestRun_WorkerProcess_DrainsTheBacklogAndStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the app on real PostgreSQL and Redis")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		Clients: 2, Duration: time.Second, Dup: 0.1, Phases: []string{PhaseAck, PhaseDrain},
+		DatabaseURL: os.Getenv("DATABASE_URL"), Progress: &progress, DrainTimeout: 45 * time.Second,
+		WorkerConcurrency: 3, WorkerCommand: []string{os.Args[0], "-test.run=^$", workerArg},
+	})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	if rep.Void() {
+		t.Fatalf("ledger does not balance: %v\n%s", rep.Ledger.Problems, progress.String())
+	}
+	d := rep.Drain
+	if d == nil || !d.Done || d.Backlog == 0 || d.Orders != d.Backlog {
+		t.Fatalf("drain: %+v\n%s", d, progress.String())
+	}
+	if !strings.Contains(progress.String(), "worker role runs as its own process") || !strings.Contains(progress.String(), "WORKER_CONCURRENCY=3") {
+		t.Errorf("progress does not name the worker process:\n%s", progress.String())
+	}
+	if d.CPU.Known && d.CPU.Self <= 0 {
+		t.Errorf("drain CPU of the bench and its worker = %.2f cores, want > 0", d.CPU.Self)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	for _, want := range []string{"worker role in a second", "WORKER_CONCURRENCY 3", "not counted: the worker runs in its own process"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
 	}
 }

@@ -27,7 +27,6 @@ import (
 	"net"
 	"net/textproto"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -809,29 +808,6 @@ func (s serverSample) since(from serverSample, wall time.Duration) ServerCPU {
 	}
 	out.Known = true
 	return out
-}
-
-// procCPU is a process's user + system CPU seconds from /proc/<pid>/stat.
-func procCPU(pid int) (float64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 > len(b) {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+2:])) // from field 3 (state) on
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseFloat(f[11], 64)
-	stime, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	const hz = 100.0 // USER_HZ on Linux
-	return (utime + stime) / hz, true
 }
 
 // redisPID is the redis-server's process id (INFO server), 0 if unknown

@@ -49,11 +49,18 @@ type cpuSample struct {
 	ok          bool
 }
 
-func sampleCPU() cpuSample {
+// sampleCPU samples the machine and this process; children are the pids of
+// processes the bench started whose CPU counts as its own (a worker role
+// run as its own process).
+func sampleCPU(children ...int) cpuSample {
 	s := cpuSample{at: time.Now()}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.self = tv(ru.Utime) + tv(ru.Stime)
+	}
+	for _, pid := range children {
+		c, _ := procCPU(pid) // 0 once it is gone
+		s.self += c
 	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -105,4 +112,27 @@ func cpuBetween(a, b cpuSample) CPUUse {
 		others = 0
 	}
 	return CPUUse{Self: self, Others: others, Idle: (b.idle - a.idle) / wall, Known: true}
+}
+
+// procCPU is a process's user + system CPU seconds from /proc/<pid>/stat.
+func procCPU(pid int) (float64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 > len(b) {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+2:])) // from field 3 (state) on
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const hz = 100.0 // USER_HZ on Linux
+	return (utime + stime) / hz, true
 }

@@ -19,9 +19,13 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	c, m := r.Config, r.Machine
 	p("### Ingest benchmark, %s — %s\n\n", r.Started.Format("2006-01-02 15:04 UTC"), verdict)
-	p("- **Machine:** %s, %d cores (GOMAXPROCS %d), %s, %s. PostgreSQL %s and Redis %s on the same machine over loopback; "+
-		"the load generator, the baseline and Doorstep run in one process on the same cores.\n",
-		m.CPU, m.Cores, m.GOMAXPROCS, m.OS, m.Go, orUnknown(m.Postgres), orUnknown(m.Redis))
+	roles := "the load generator, the baseline and Doorstep (web and worker roles) run in one process on the same cores"
+	if r.WorkerProcess {
+		roles = "the load generator, the baseline and Doorstep's web role run in one process, Doorstep's worker role in a second " +
+			"(`doorstep bench worker`, as `serve --role worker` would), on the same cores; \"bench process\" CPU below counts both"
+	}
+	p("- **Machine:** %s, %d cores (GOMAXPROCS %d), %s, %s. PostgreSQL %s and Redis %s on the same machine over loopback; %s.\n",
+		m.CPU, m.Cores, m.GOMAXPROCS, m.OS, m.Go, orUnknown(m.Postgres), orUnknown(m.Redis), roles)
 	p("- **Run:** `doorstep bench ingest --clients %d --duration %s --rate %s --dup %s --phases %s` — %d keep-alive clients, "+
 		"%s per phase (closed-loop phases after a %s warm-up), %s exact duplicates (same event id); took %s.\n",
 		c.Clients, c.Duration, num(c.Rate), strconv.FormatFloat(c.Dup, 'f', -1, 64), strings.Join(c.Phases, ","),
@@ -71,12 +75,12 @@ func (r *Report) Markdown(w io.Writer) {
 		rejects(w, "Doorstep", a.Doorstep)
 	}
 	if d := r.Drain; d != nil {
-		p("**Phase 2, drain** (intake idle; the worker role started: asynq server, concurrency 10, and the dispatcher). "+
+		p("**Phase 2, drain** (intake idle; the worker role started: asynq server, WORKER_CONCURRENCY %d, and the dispatcher). "+
 			"%s deliveries waiting → backlog empty in %s: **%s/s** (%s/s between the first and the last processed_at). "+
-			"%s orders and %s triggers in the database, %d deliveries failed. Per delivery: %.1f SQL statements from the worker "+
+			"%s orders and %s triggers in the database, %d deliveries failed. Per delivery: %s SQL statements from the worker "+
 			"(BEGIN/COMMIT not counted) and %.1f PostgreSQL commits. CPU (bench process / rest of machine / idle, cores): %s.\n\n",
-			num(float64(d.Backlog)), d.Elapsed.Round(time.Millisecond), num(d.Rate), num(d.Steady), num(float64(d.Orders)),
-			num(float64(d.Triggers)), d.Failed, d.StatementsPer, d.CommitsPer, cpuText(d.CPU))
+			r.WorkerConcurrency, num(float64(d.Backlog)), d.Elapsed.Round(time.Millisecond), num(d.Rate), num(d.Steady), num(float64(d.Orders)),
+			num(float64(d.Triggers)), d.Failed, stmtsText(d.StatementsPer, r.WorkerProcess), d.CommitsPer, cpuText(d.CPU))
 		p("Backlog each second: %s\n\n", curveText(d.Curve))
 	}
 	if x := r.Mixed; x != nil {
@@ -234,4 +238,13 @@ func statusText(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// stmtsText is the statements per delivery, which only an in-process
+// worker role can count.
+func stmtsText(per float64, workerProcess bool) string {
+	if workerProcess {
+		return "(not counted: the worker runs in its own process)"
+	}
+	return strconv.FormatFloat(per, 'f', 1, 64)
 }

@@ -18,6 +18,7 @@ const benchUsage = `doorstep bench runs the benchmarks.
 Usage:
   doorstep bench ingest [flags]   webhook intake on real PostgreSQL and Redis (docs/BENCHMARKS.md)
   doorstep bench flows [flags]    messages sent per second (email to an SMTP sink) beside asynq's no-op rate
+  doorstep bench worker           (internal) the worker process bench ingest starts; reads the app's environment
 
 Run "doorstep bench ingest --help" or "doorstep bench flows --help" for their flags.
 `
@@ -36,14 +37,17 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return benchIngest(ctx, args[1:], getenv, stdout)
 	case "flows":
 		return benchFlows(ctx, args[1:], getenv, stdout)
+	case "worker":
+		return appbench.RunWorker(ctx, getenv, stdout, os.Stderr)
 	}
 	fmt.Fprint(stdout, benchUsage)
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])
 }
 
 func benchIngest(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := newFlags("bench ingest", `doorstep bench ingest measures webhook intake: it starts Doorstep in this process on
-127.0.0.1 with a fresh PostgreSQL database (created on --database-url's server, migrated,
+	fs := newFlags("bench ingest", `doorstep bench ingest measures webhook intake: it starts Doorstep's web role in this
+process and its worker role as a second process ("doorstep bench worker"), as production runs
+them apart, on 127.0.0.1 with a fresh PostgreSQL database (created on --database-url's server, migrated,
 dropped at the end) and Redis, installs a bench shop, and sends it signed, Shopify-shaped
 order webhooks (distinct orders plus exact duplicates) from concurrent keep-alive clients.
 Phases, each reported with its target:
@@ -67,18 +71,30 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	redisURL := fs.String("redis-url", "", "a dedicated Redis (asynq has no key prefix); empty starts a throwaway redis-server on a free port")
 	phases := fs.String("phases", "ack,drain,mixed", "phases to run, comma-separated (always run in this order)")
 	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.<phase>.pprof")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.<phase>.pprof (this process: the web role and the load)")
+	concurrency := fs.Int("worker-concurrency", 0, "the worker role's WORKER_CONCURRENCY, tasks run at once (default 10)")
+	inProcess := fs.Bool("in-process-workers", false, "run the worker role in this process instead of its own, as serve --role all would")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench ingest: unexpected arguments %q", fs.Args())
 	}
+	var workerCmd []string
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench ingest: find this binary to start the worker process: %w", err)
+		}
+		workerCmd = []string{exe, "bench", "worker"}
+	}
 	switch {
 	case *clients < 1:
 		return errors.New("bench ingest: --clients must be at least 1")
 	case *duration <= 0:
 		return errors.New("bench ingest: --duration must be positive")
+	case *concurrency < 0 || *concurrency > 1000:
+		return errors.New("bench ingest: --worker-concurrency must be 1-1000")
 	case *rate <= 0:
 		return errors.New("bench ingest: --rate must be positive")
 	case *dup < 0 || *dup >= 1:
@@ -91,6 +107,7 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	rep, err := appbench.Run(ctx, appbench.Config{
 		Clients: *clients, Duration: *duration, Rate: *rate, Dup: *dup,
 		DatabaseURL: *dbURL, RedisURL: *redisURL, Phases: ph, Progress: stdout, CPUProfile: *cpuprofile,
+		WorkerConcurrency: *concurrency, WorkerCommand: workerCmd,
 	})
 	if err != nil {
 		return fmt.Errorf("bench ingest: %w", err)
