@@ -78,7 +78,7 @@ func (tx *Tx) UpsertOrder(shopID uint64, o *Order) (prev *Order, applied bool, e
 		func(p, n *Order) {
 			// A redacted order stays redacted whatever the platform sends later.
 			if p.RedactedAt != nil {
-				n.Email, n.Phone, n.Locale, n.StatusPageURL = "", "", "", ""
+				n.Email, n.Phone, n.Locale, n.StatusPageURL, n.BrowserIP = "", "", "", "", ""
 				n.ShippingAddress = Address{}
 				n.RedactedAt = p.RedactedAt
 			}
@@ -133,7 +133,7 @@ func (tx *Tx) UpsertLineItems(shopID, orderID uint64, lines []LineItem) error {
 	err := tx.db.Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "shop_id"}, {Name: "platform_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"order_id", "product_id", "variant_id", "sku", "title",
-			"variant_title", "quantity", "price", "total_discount", "fulfillable_quantity", "fulfillment_status",
+			"variant_title", "quantity", "price", "total_discount", "discount_allocated", "fulfillable_quantity", "fulfillment_status",
 			"requires_shipping", "image_url", "updated_at"}),
 	}).Create(&lines).Error
 	if err != nil {

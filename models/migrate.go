@@ -136,6 +136,37 @@ func migrations() []*gormigrate.Migration {
 					"feedback", "suppressions", "alerts", "review_asks", "outbox_messages")
 			},
 		},
+		{
+			// Loyalty: the points ledger, cached balances and profiles,
+			// redemptions, referrals and their clicks, program settings; and
+			// what loyalty and referral attribution read from orders.
+			ID: "202611230008_loyalty",
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.AutoMigrate(&v8LoyaltyEntry{}, &v8LoyaltyAccount{}, &v8LoyaltyRedemption{}, &v8Referral{},
+					&v8ReferralClick{}, &v8LoyaltyProgram{}); err != nil {
+					return err
+				}
+				// Unique when set: an empty code is "none yet".
+				if err := tx.Exec("CREATE UNIQUE INDEX IF NOT EXISTS ux_loyalty_accounts_referral_code ON loyalty_accounts (shop_id, referral_code) WHERE referral_code <> ''").Error; err != nil {
+					return err
+				}
+				for _, col := range []string{"OriginalSubtotal", "PresentmentCurrency", "DiscountCodes", "LandingSite", "ReferralCode", "BrowserIP"} {
+					if !tx.Migrator().HasColumn(&v8Order{}, col) {
+						if err := tx.Migrator().AddColumn(&v8Order{}, col); err != nil {
+							return err
+						}
+					}
+				}
+				if !tx.Migrator().HasColumn(&v8LineItem{}, "DiscountAllocated") {
+					return tx.Migrator().AddColumn(&v8LineItem{}, "DiscountAllocated")
+				}
+				return nil
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("loyalty_entries", "loyalty_accounts", "loyalty_redemptions", "referrals",
+					"referral_clicks", "loyalty_programs")
+			},
+		},
 	}
 }
 

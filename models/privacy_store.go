@@ -148,11 +148,11 @@ func (tx *Tx) RedactCustomer(shopID uint64, customerPlatformID int64, email, pho
 			Where("shop_id = ? AND id IN ?", shopID, orderRowIDs).
 			Where("(redacted_at IS NULL OR email <> '' OR phone <> '' OR locale <> '' OR status_page_url <> '' OR " +
 				"ship_name <> '' OR ship_company <> '' OR ship_address1 <> '' OR ship_address2 <> '' OR ship_city <> '' OR " +
-				"ship_province <> '' OR ship_zip <> '' OR ship_country_code <> '' OR ship_phone <> '')").
+				"ship_province <> '' OR ship_zip <> '' OR ship_country_code <> '' OR ship_phone <> '' OR browser_ip <> '')").
 			Updates(map[string]any{"email": "", "phone": "", "locale": "", "status_page_url": "",
 				"ship_name": "", "ship_company": "", "ship_address1": "", "ship_address2": "", "ship_city": "",
 				"ship_province": "", "ship_province_code": "", "ship_zip": "", "ship_country_code": "", "ship_phone": "",
-				"redacted_at": tx.now, "updated_at": tx.now})
+				"browser_ip": "", "redacted_at": tx.now, "updated_at": tx.now})
 		if res.Error != nil {
 			return nil, fmt.Errorf("redact orders: %w", res.Error)
 		}
@@ -216,6 +216,23 @@ func (tx *Tx) RedactCustomer(shopID uint64, customerPlatformID int64, email, pho
 
 	if err := tx.redactMessages(shopID, needles, orderPlatformIDs, counts); err != nil {
 		return nil, err
+	}
+
+	// Loyalty keeps its ledger (the totals are accounting), but not the
+	// birthday, nor the free text a merchant typed about the customer.
+	if len(custPlatformIDs) > 0 {
+		res := tx.db.Model(&LoyaltyAccount{}).Where("shop_id = ? AND customer_platform_id IN ? AND birthday <> ''", shopID, custPlatformIDs).
+			Updates(map[string]any{"birthday": "", "updated_at": tx.now})
+		if res.Error != nil {
+			return nil, fmt.Errorf("redact loyalty accounts: %w", res.Error)
+		}
+		counts["loyalty_accounts"] = res.RowsAffected
+		res = tx.db.Model(&LoyaltyEntry{}).Where("shop_id = ? AND customer_platform_id IN ? AND kind = ? AND reason <> ''",
+			shopID, custPlatformIDs, EntryAdjust).Update("reason", "")
+		if res.Error != nil {
+			return nil, fmt.Errorf("redact loyalty entries: %w", res.Error)
+		}
+		counts["loyalty_entries"] = res.RowsAffected
 	}
 
 	// Exports assembled for that customer hold everything above.
@@ -718,7 +735,8 @@ func (s *Store) ListDataExports(ctx context.Context, shopID, after uint64, limit
 // shop data must be listed here.
 var shopTables = []string{"fulfillment_events", "fulfillments", "refund_lines", "refunds", "line_items", "orders",
 	"customers", "triggers", "data_exports", "sync_states", "message_events", "messages", "outbox_messages", "feedback",
-	"order_holds", "alerts", "review_asks", "suppressions", "message_templates", "shop_settings"}
+	"order_holds", "alerts", "review_asks", "suppressions", "message_templates", "shop_settings",
+	"loyalty_entries", "loyalty_accounts", "loyalty_redemptions", "referrals", "referral_clicks", "loyalty_programs"}
 
 // lockUninstalledShop locks the shop row for work that only applies to an
 // uninstalled shop; ErrShopInstalled when it is installed again,

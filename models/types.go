@@ -111,21 +111,41 @@ type Order struct {
 	TotalShipping      decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
 	TotalTax           decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
 	Total              decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
-	FinancialStatus    string          `gorm:"size:32;not null;default:''"` // pending, authorized, paid, partially_paid, partially_refunded, refunded, voided
-	FulfillmentStatus  string          `gorm:"size:32;not null;default:''"` // "", partial, fulfilled, restocked
-	CancelledAt        *time.Time
-	CancelReason       string `gorm:"size:64;not null;default:''"`
-	ClosedAt           *time.Time
-	ProcessedAt        *time.Time
-	Tags               string  `gorm:"size:2048;not null;default:''"`
-	Test               bool    `gorm:"not null;default:false"`
-	StatusPageURL      string  `gorm:"size:2048;not null;default:''"`
-	ShippingAddress    Address `gorm:"embedded;embeddedPrefix:ship_"`
-	PlatformCreatedAt  time.Time
-	PlatformUpdatedAt  time.Time `gorm:"not null"`
-	RedactedAt         *time.Time
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// OriginalSubtotal is the subtotal as placed (after discounts, before
+	// shipping and tax, in the shop's currency); unlike Subtotal, later
+	// refunds and edits don't lower it. Loyalty points are earned on it.
+	OriginalSubtotal decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
+	// PresentmentCurrency is what the shopper paid in, when it differs
+	// from the shop's currency (Currency); amounts here are all in the
+	// shop's currency.
+	PresentmentCurrency string `gorm:"size:3;not null;default:''"`
+	// DiscountCodes are the codes applied at checkout, comma-separated as
+	// entered (a referral is attributed by its code).
+	DiscountCodes string `gorm:"size:1024;not null;default:''"`
+	// LandingSite is the first storefront URL of the shopper's visit
+	// (a referral link's ?ref= lands here).
+	LandingSite string `gorm:"size:2048;not null;default:''"`
+	// ReferralCode is Doorstep's cart attribute "doorstep_ref", set by the
+	// referral link or the rewards block.
+	ReferralCode string `gorm:"size:64;not null;default:''"`
+	// BrowserIP is the checkout's client IP (personal data: redacted with
+	// the order), for the referral fraud checks.
+	BrowserIP         string `gorm:"size:64;not null;default:''"`
+	FinancialStatus   string `gorm:"size:32;not null;default:''"` // pending, authorized, paid, partially_paid, partially_refunded, refunded, voided
+	FulfillmentStatus string `gorm:"size:32;not null;default:''"` // "", partial, fulfilled, restocked
+	CancelledAt       *time.Time
+	CancelReason      string `gorm:"size:64;not null;default:''"`
+	ClosedAt          *time.Time
+	ProcessedAt       *time.Time
+	Tags              string  `gorm:"size:2048;not null;default:''"`
+	Test              bool    `gorm:"not null;default:false"`
+	StatusPageURL     string  `gorm:"size:2048;not null;default:''"`
+	ShippingAddress   Address `gorm:"embedded;embeddedPrefix:ship_"`
+	PlatformCreatedAt time.Time
+	PlatformUpdatedAt time.Time `gorm:"not null"`
+	RedactedAt        *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 
 	LineItems    []LineItem    `gorm:"-"`
 	Fulfillments []Fulfillment `gorm:"-"`
@@ -147,18 +167,21 @@ func (o Order) Paid() bool {
 
 // LineItem is one line of an order.
 type LineItem struct {
-	ID                  uint64          `gorm:"primaryKey"`
-	ShopID              uint64          `gorm:"not null;uniqueIndex:ux_line_items_shop_platform"`
-	OrderID             uint64          `gorm:"not null;index"`
-	PlatformID          int64           `gorm:"not null;uniqueIndex:ux_line_items_shop_platform"`
-	ProductID           int64           `gorm:"not null;default:0"`
-	VariantID           int64           `gorm:"not null;default:0"`
-	SKU                 string          `gorm:"size:255;not null;default:''"`
-	Title               string          `gorm:"size:512;not null;default:''"`
-	VariantTitle        string          `gorm:"size:512;not null;default:''"`
-	Quantity            int             `gorm:"not null;default:0"`
-	Price               decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"` // unit price
-	TotalDiscount       decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
+	ID            uint64          `gorm:"primaryKey"`
+	ShopID        uint64          `gorm:"not null;uniqueIndex:ux_line_items_shop_platform"`
+	OrderID       uint64          `gorm:"not null;index"`
+	PlatformID    int64           `gorm:"not null;uniqueIndex:ux_line_items_shop_platform"`
+	ProductID     int64           `gorm:"not null;default:0"`
+	VariantID     int64           `gorm:"not null;default:0"`
+	SKU           string          `gorm:"size:255;not null;default:''"`
+	Title         string          `gorm:"size:512;not null;default:''"`
+	VariantTitle  string          `gorm:"size:512;not null;default:''"`
+	Quantity      int             `gorm:"not null;default:0"`
+	Price         decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"` // unit price
+	TotalDiscount decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
+	// DiscountAllocated is every discount allocated to this line, order-level
+	// ones included (Shopify's discount_allocations, shop money).
+	DiscountAllocated   decimal.Decimal `gorm:"type:numeric(20,4);not null;default:0"`
 	FulfillableQuantity int             `gorm:"not null;default:0"`
 	FulfillmentStatus   string          `gorm:"size:32;not null;default:''"`
 	RequiresShipping    bool            `gorm:"not null;default:true"`
