@@ -333,3 +333,8 @@ func Register(mux *asynq.ServeMux, p *Processor, r *TriggerRunner, m *Messenger,
 		mux.Handle(TypeDelayScan, scan)
 	}
 }
+
+// RegisterLoyalty adds the loyalty scan.
+func RegisterLoyalty(mux *asynq.ServeMux, scan *LoyaltyScanner) {
+	mux.Handle(TypeLoyaltyScan, scan)
+}

@@ -20,9 +20,11 @@ type SchedulerConfig struct {
 	SubscriptionsEvery  time.Duration // SUBSCRIPTION_CHECK_INTERVAL (default 1 h)
 	BackfillStaleAfter  time.Duration // re-enqueue a running backfill not advanced for this long (default 5 min)
 	DelayScanEvery      time.Duration // predicted-delay scan per shop (default 1 h)
+	LoyaltyScanEvery    time.Duration // loyalty scan per shop (default 1 h)
 	DisableReconcile    bool
 	DisableSubscription bool
 	DisableDelayScan    bool
+	DisableLoyaltyScan  bool
 }
 
 // Scheduler is the periodic loop of the worker role. Every tick, for every
@@ -59,6 +61,9 @@ func NewScheduler(store *models.Store, q Enqueuer, backfill *Backfiller, cfg Sch
 	}
 	if cfg.DelayScanEvery <= 0 {
 		cfg.DelayScanEvery = time.Hour
+	}
+	if cfg.LoyaltyScanEvery <= 0 {
+		cfg.LoyaltyScanEvery = time.Hour
 	}
 	return &Scheduler{store: store, q: q, backfill: backfill, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
 }
@@ -125,6 +130,12 @@ func (s *Scheduler) TickOnce(ctx context.Context) error {
 			task, opts := NewDelayScanTask(shop.ID, Window(now, s.cfg.DelayScanEvery), s.cfg.DelayScanEvery)
 			if err := s.enqueue(ctx, task, opts); err != nil {
 				errs = append(errs, fmt.Errorf("enqueue delay scan of %s: %w", shop.Domain, err))
+			}
+		}
+		if !s.cfg.DisableLoyaltyScan {
+			task, opts := NewLoyaltyScanTask(shop.ID, Window(now, s.cfg.LoyaltyScanEvery), s.cfg.LoyaltyScanEvery)
+			if err := s.enqueue(ctx, task, opts); err != nil {
+				errs = append(errs, fmt.Errorf("enqueue loyalty scan of %s: %w", shop.Domain, err))
 			}
 		}
 		if !s.cfg.DisableSubscription {
