@@ -1,0 +1,172 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/doorstep/doorstep/models"
+)
+
+// fakeDiscounts is a platform whose next calls can be made to fail, and
+// whose failures can happen after the code was made (a lost answer).
+type fakeDiscounts struct {
+	mu         sync.Mutex
+	codes      map[string]DiscountCode
+	createErr  []error // consumed one per create
+	madeAnyway bool    // the failing create still made the code
+	lookupErr  error
+	creates    int
+	deleted    []string
+	usage      map[string]int
+}
+
+func newFakeDiscounts() *fakeDiscounts {
+	return &fakeDiscounts{codes: map[string]DiscountCode{}, usage: map[string]int{}}
+}
+
+func (f *fakeDiscounts) CreateDiscountCode(_ context.Context, _ models.Shop, d DiscountCode) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.creates++
+	if _, ok := f.codes[strings.ToUpper(d.Code)]; ok {
+		return "", ErrCodeTaken
+	}
+	if len(f.createErr) > 0 {
+		err := f.createErr[0]
+		f.createErr = f.createErr[1:]
+		if f.madeAnyway {
+			f.codes[strings.ToUpper(d.Code)] = d
+		}
+		return "", err
+	}
+	f.codes[strings.ToUpper(d.Code)] = d
+	return "gid://shopify/DiscountCodeNode/" + d.Code, nil
+}
+
+func (f *fakeDiscounts) DiscountCodeByCode(_ context.Context, _ models.Shop, code string) (*DiscountInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lookupErr != nil {
+		return nil, f.lookupErr
+	}
+	if _, ok := f.codes[strings.ToUpper(code)]; !ok {
+		return nil, nil
+	}
+	return &DiscountInfo{ID: "gid://shopify/DiscountCodeNode/" + code, Code: code, Status: "ACTIVE", UsageCount: f.usage[code]}, nil
+}
+
+func (f *fakeDiscounts) DeleteDiscountCode(_ context.Context, _ models.Shop, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted = append(f.deleted, id)
+	return nil
+}
+
+func redeemEnv(t *testing.T) (*loyaltyEnv, *fakeDiscounts, *Redeemer, models.AccountKey) {
+	t.Helper()
+	e := newLoyaltyEnv(t, func(p *LoyaltyProgram) { p.RedeemOptions = []int64{500, 1000} })
+	fd := newFakeDiscounts()
+	r := NewRedeemer(e.store, fd, func() time.Time { return e.now }, quiet)
+	key := models.AccountKey{ShopID: e.shop.ID, CustomerPlatformID: loyaltyCustomer}
+	if _, _, err := e.store.PostEntriesAt(e.ctx, e.now, key, []models.LoyaltyEntry{{Kind: models.EntryAdjust,
+		SourceType: models.SourceManual, SourceID: "seed", Points: 700, Reason: "seed"}}); err != nil {
+		t.Fatal(err)
+	}
+	return e, fd, r, key
+}
+
+func TestRedeemer_CreatesOneCustomerCodeWorthThePoints(t *testing.T) {
+	t.Parallel()
+	e, fd, r, key := redeemEnv(t)
+	red, acct, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500)
+	if err != nil || red.Status != models.RedemptionActive || acct.Available != 200 {
+		t.Fatalf("redeem: %+v %+v %v", red, acct, err)
+	}
+	d := fd.codes[red.Code]
+	if d.CustomerID != loyaltyCustomer || d.UsageLimit != 1 || d.Amount == nil || d.Amount.String() != "5" || d.EndsAt == nil {
+		t.Fatalf("code on the platform: %+v", d)
+	}
+	if _, _, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500); !errors.Is(err, models.ErrInsufficientPoints) {
+		t.Fatalf("second redeem: %v", err)
+	}
+	if _, _, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 123); !errors.Is(err, ErrNotARedeemOption) {
+		t.Fatalf("odd amount: %v", err)
+	}
+	e.verify()
+}
+
+func TestRedeemer_PlatformRefusalGivesThePointsBack(t *testing.T) {
+	t.Parallel()
+	e, fd, r, key := redeemEnv(t)
+	fd.createErr = []error{ErrCodeRejected}
+	_, acct, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500)
+	if !errors.Is(err, ErrRedemptionFailed) || acct.Available != 700 {
+		t.Fatalf("refused: %v, account %+v", err, acct)
+	}
+	if len(fd.codes) != 0 {
+		t.Fatalf("codes: %v", fd.codes)
+	}
+	e.verify()
+}
+
+func TestRedeemer_LostAnswerIsResolvedByLookingTheCodeUp(t *testing.T) {
+	t.Parallel()
+	e, fd, r, key := redeemEnv(t)
+	// The platform made the code but the answer was lost.
+	fd.createErr, fd.madeAnyway = []error{errors.New("read tcp: connection reset")}, true
+	red, acct, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500)
+	if err != nil || red.Status != models.RedemptionActive || acct.Available != 200 {
+		t.Fatalf("redeem: %+v %v", red, err)
+	}
+	e.verify()
+}
+
+// The process dies between taking the points and the platform call (here:
+// the platform is down and even the lookup fails). The reconciler finishes
+// the redemption when the platform is back, or gives the points back when it
+// keeps failing.
+func TestRedeemer_ReconcilerFinishesOrUndoes(t *testing.T) {
+	t.Parallel()
+	e, fd, r, key := redeemEnv(t)
+	down := errors.New("HTTP 503")
+	fd.createErr, fd.lookupErr = []error{down}, down
+	red, acct, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500)
+	if !errors.Is(err, ErrRedemptionPending) || red.Status != models.RedemptionCreating || acct.Available != 200 {
+		t.Fatalf("pending: %+v %v", red, err)
+	}
+	// Too early: left alone.
+	if n, err := r.Reconcile(e.ctx, e.shop); err != nil || n != 0 {
+		t.Fatalf("early reconcile: %d %v", n, err)
+	}
+	e.now = e.now.Add(3 * time.Minute)
+	fd.lookupErr = nil // the platform is back
+	if n, err := r.Reconcile(e.ctx, e.shop); err != nil || n != 1 {
+		t.Fatalf("reconcile: %d %v", n, err)
+	}
+	rs, _ := e.store.Redemptions(e.ctx, key, 10)
+	if rs[0].Status != models.RedemptionActive || len(fd.codes) != 1 {
+		t.Fatalf("after reconcile: %+v, codes %v", rs[0], fd.codes)
+	}
+
+	// A second redemption whose platform never comes back: after the
+	// attempts run out, the points return.
+	if _, _, err := e.store.PostEntriesAt(e.ctx, e.now, key, []models.LoyaltyEntry{{Kind: models.EntryAdjust,
+		SourceType: models.SourceManual, SourceID: "seed2", Points: 300, Reason: "seed"}}); err != nil {
+		t.Fatal(err)
+	}
+	fd.createErr = []error{down, down, down, down, down, down, down}
+	fd.lookupErr = nil
+	if _, _, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500); !errors.Is(err, ErrRedemptionFailed) {
+		// The lookup answered "no such code": the points come straight back.
+		t.Fatalf("redeem with the platform down but answering lookups: %v", err)
+	}
+	a, _ := e.store.Account(e.ctx, key)
+	if a.Available != 500 {
+		t.Fatalf("available %d, want 500", a.Available)
+	}
+	e.verify()
+}
