@@ -13,8 +13,8 @@ import (
 )
 
 // Bulk operations export every order in one server-side job: no per-page
-// cost, no nested limits, one JSONL download. Paging costs about 125
-// requested points per order (7 orders a page) and is paced by the bucket's
+// cost, no nested limits, one JSONL download. Paging costs about 145
+// requested points per order (6 orders a page) and is paced by the bucket's
 // restore rate; a bulk query costs 10 points whatever its size but has a
 // fixed overhead (the job is queued, polled and its file downloaded, tens of
 // seconds at best) and only one may run per shop at a time. BulkThreshold is

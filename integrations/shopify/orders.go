@@ -50,18 +50,19 @@ type shape struct {
 
 var (
 	// pageShape covers typical orders (a few lines, one or two shipments,
-	// rarely a refund) at 125 points an order, so a page holds 7 orders
-	// (2 + 7 × 125 = 877 points). Orders that overflow it are completed
+	// rarely a refund) at 145 points an order, so a page holds 6 orders
+	// (2 + 6 × 145 = 872 points). Orders that overflow it are completed
 	// with one detail query each (detailShapes).
 	pageShape = shape{Lines: 5, Fulfillments: 2, Events: 3, FulfillmentLines: 5, Refunds: 1, RefundLines: 5}
 	// detailShapes complete an overflowing order with one query: the first
-	// the shop's bucket can hold. The largest is the most one order query
-	// can hold under 1,000 points (982); lines beyond its limit are paged
-	// with orderLinesQuery.
+	// the shop's bucket can hold. The largest is about the most one order
+	// query can hold under 1,000 points (987); lines beyond its limit are
+	// paged with orderLinesQuery, so lines give way before fulfillments and
+	// refunds, whose counts are not paged.
 	detailShapes = []shape{
-		{Lines: 40, Fulfillments: 10, Events: 10, FulfillmentLines: 10, Refunds: 5, RefundLines: 10}, // 982
-		{Lines: 20, Fulfillments: 5, Events: 10, FulfillmentLines: 10, Refunds: 3, RefundLines: 10},  // 547
-		{Lines: 10, Fulfillments: 3, Events: 5, FulfillmentLines: 5, Refunds: 2, RefundLines: 5},     // 220
+		{Lines: 28, Fulfillments: 10, Events: 10, FulfillmentLines: 10, Refunds: 5, RefundLines: 10}, // 987
+		{Lines: 20, Fulfillments: 5, Events: 10, FulfillmentLines: 10, Refunds: 3, RefundLines: 10},  // 597
+		{Lines: 10, Fulfillments: 3, Events: 5, FulfillmentLines: 5, Refunds: 2, RefundLines: 5},     // 255
 	}
 	orderDetailQueries = func() []string {
 		out := make([]string, len(detailShapes))
@@ -74,11 +75,13 @@ var (
 
 // orderCost is the requested cost of one Order node selected with
 // orderFields(s), by Shopify's rules (scalars and enums 0, objects 1,
-// connection 2 + first × node, sized list first × element):
+// connection 2 + first × node, sized list first × element, unsized list of
+// objects 1 × element):
 //
 //	order 1 + customer (with defaultEmailAddress, defaultPhoneNumber) 3
-//	+ shippingAddress 1 + five MoneyBags with shopMoney 5 × 2
-//	+ lineItems 2 + L × (line 1 + product 1 + variant 1 + 2 MoneyBags 4)
+//	+ shippingAddress 1 + six MoneyBags with shopMoney 6 × 2
+//	+ customAttributes 1 + customerJourneySummary.lastVisit 2
+//	+ lineItems 2 + L × lineCost
 //	+ fulfillments F × (1 + trackingInfo(first: 1) 1 + events 2 + E
 //	  + fulfillmentLineItems 2 + FL × (1 + lineItem 1))
 //	+ refunds R × (1 + totalRefundedSet 2 + refundLineItems 2
@@ -86,11 +89,16 @@ var (
 //
 // pageInfo, edges and cursors are part of a connection's 2 points.
 func (s shape) orderCost() int {
-	return 15 +
-		2 + 7*s.Lines +
+	return 20 +
+		2 + lineCost*s.Lines +
 		s.Fulfillments*(1+1+2+s.Events+2+2*s.FulfillmentLines) +
 		s.Refunds*(1+2+2+6*s.RefundLines)
 }
+
+// lineCost is the requested cost of one line selected with lineFields:
+// line 1 + product 1 + variant 1 + 2 MoneyBags 4 + discountAllocations
+// (1 + allocatedAmountSet 2).
+const lineCost = 10
 
 const lineFields = `id
       sku
@@ -103,7 +111,8 @@ const lineFields = `id
       product { legacyResourceId }
       variant { legacyResourceId }
       originalUnitPriceSet { shopMoney { amount } }
-      totalDiscountSet { shopMoney { amount } }`
+      totalDiscountSet { shopMoney { amount } }
+      discountAllocations { allocatedAmountSet { shopMoney { amount } } }`
 
 // orderFields is the selection for an Order. bulk leaves out the page
 // limits and pageInfo (bulk operations read every nested node) and uses
@@ -144,6 +153,7 @@ func orderFields(s shape, bulk bool) string {
   customerLocale
   currencyCode
   currentSubtotalPriceSet { shopMoney { amount } }
+  subtotalPriceSet { shopMoney { amount } }
   currentTotalDiscountsSet { shopMoney { amount } }
   totalShippingPriceSet { shopMoney { amount } }
   currentTotalTaxSet { shopMoney { amount } }
@@ -159,6 +169,11 @@ func orderFields(s shape, bulk bool) string {
   tags
   test
   statusPageUrl
+  presentmentCurrencyCode
+  discountCodes
+  customAttributes { key value }
+  clientIp
+  customerJourneySummary { lastVisit { landingPage } }
   shippingAddress { name firstName lastName company address1 address2 city province provinceCode zip countryCodeV2 phone }
   customer {
     legacyResourceId firstName lastName locale state createdAt updatedAt
@@ -190,7 +205,7 @@ var (
 }`
 
 	// orderLinesQuery pages the lines of an order with more than a detail
-	// shape holds: 1 + 2 + first × 7 points.
+	// shape holds: 1 + 2 + first × lineCost points.
 	orderLinesQuery = `query DoorstepOrderLines($id: ID!, $first: Int!, $after: String) {
   order(id: $id) {
     id
@@ -381,8 +396,8 @@ func (c *Client) orderDetail(ctx context.Context, shop, token, gid string) (*ord
 				LineItems connection[lineNode] `json:"lineItems"`
 			} `json:"order"`
 		}
-		first := max(1, min(250, (limit-3)/7))
-		cost, err := c.do(ctx, shop, token, orderLinesQuery, map[string]any{"id": gid, "first": first, "after": o.LineItems.PageInfo.EndCursor}, 3+7*first, &lr)
+		first := max(1, min(250, (limit-3)/lineCost))
+		cost, err := c.do(ctx, shop, token, orderLinesQuery, map[string]any{"id": gid, "first": first, "after": o.LineItems.PageInfo.EndCursor}, 3+lineCost*first, &lr)
 		rc, ac = rc+cost.RequestedQueryCost, ac+cost.actual()
 		if err != nil {
 			return nil, rc, ac, err
@@ -544,6 +559,9 @@ type lineNode struct {
 	Variant             *legacyRef `json:"variant"`
 	OriginalUnitPrice   *shopMoney `json:"originalUnitPriceSet"`
 	TotalDiscount       *shopMoney `json:"totalDiscountSet"`
+	DiscountAllocations []struct {
+		AllocatedAmount *shopMoney `json:"allocatedAmountSet"`
+	} `json:"discountAllocations"`
 }
 
 type eventNode struct {
@@ -628,7 +646,20 @@ type orderNode struct {
 	Tags                     []string   `json:"tags"`
 	Test                     bool       `json:"test"`
 	StatusPageURL            string     `json:"statusPageUrl"`
-	ShippingAddress          *struct {
+	SubtotalPriceSet         *shopMoney `json:"subtotalPriceSet"`
+	PresentmentCurrencyCode  string     `json:"presentmentCurrencyCode"`
+	DiscountCodes            []string   `json:"discountCodes"`
+	CustomAttributes         []struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	} `json:"customAttributes"`
+	ClientIP               string `json:"clientIp"`
+	CustomerJourneySummary *struct {
+		LastVisit *struct {
+			LandingPage string `json:"landingPage"`
+		} `json:"lastVisit"`
+	} `json:"customerJourneySummary"`
+	ShippingAddress *struct {
 		Name          string `json:"name"`
 		FirstName     string `json:"firstName"`
 		LastName      string `json:"lastName"`
@@ -760,6 +791,9 @@ func (l *lineNode) lineItem() (models.LineItem, error) {
 		FulfillmentStatus:   lineFulfillmentStatus(l.CurrentQuantity, l.UnfulfilledQuantity),
 		RequiresShipping:    l.RequiresShipping,
 	}
+	for _, a := range l.DiscountAllocations {
+		li.DiscountAllocated = li.DiscountAllocated.Add(a.AllocatedAmount.amount())
+	}
 	if l.Product != nil {
 		li.ProductID = l.Product.LegacyResourceID
 	}
@@ -808,8 +842,26 @@ func (n *orderNode) order() (models.Order, error) {
 		Tags:              strings.Join(n.Tags, ", "),
 		Test:              n.Test,
 		StatusPageURL:     n.StatusPageURL,
+		OriginalSubtotal:  n.SubtotalPriceSet.amount(),
+		DiscountCodes:     joinCodes(n.DiscountCodes),
+		BrowserIP:         clip(n.ClientIP, maxBrowserIP),
 		PlatformCreatedAt: n.CreatedAt.t,
 		PlatformUpdatedAt: updated,
+	}
+	if n.PresentmentCurrencyCode != n.CurrencyCode {
+		o.PresentmentCurrency = n.PresentmentCurrencyCode
+	}
+	attrs := make([]attribute, 0, len(n.CustomAttributes))
+	for _, a := range n.CustomAttributes {
+		attrs = append(attrs, attribute{Name: a.Key, Value: a.Value})
+	}
+	o.ReferralCode = referralCode(attrs)
+	// REST's landing_site became Order.landingPageUrl, deprecated in favour
+	// of the journey's lastVisit.landingPage: the visit that ended in the
+	// order, not the first one of the attribution window. Shopify fills the
+	// journey in asynchronously, so a very fresh order may have none yet.
+	if j := n.CustomerJourneySummary; j != nil && j.LastVisit != nil {
+		o.LandingSite = clip(j.LastVisit.LandingPage, maxLandingSite)
 	}
 	if a := n.ShippingAddress; a != nil {
 		name := a.Name

@@ -445,3 +445,172 @@ func FuzzParseWebhook(f *testing.F) {
 		}
 	})
 }
+
+// Shopify's own order fixtures: no codes, attributes, landing site or
+// browser IP, and one currency; subtotal_price (404.95) differs from
+// current_subtotal_price (414.95), which shows which one OriginalSubtotal
+// reads.
+func TestParseWebhook_OrderFixtures_LoyaltyFields(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"orders_paid", "orders_create"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			o := one(t, topicOf(t, name+".json"), fixtureBody(t, name)).Order
+			if !o.OriginalSubtotal.Equal(dec("404.95")) || !o.Subtotal.Equal(dec("414.95")) {
+				t.Errorf("OriginalSubtotal, Subtotal = %s, %s; want subtotal_price 404.95, current_subtotal_price 414.95", o.OriginalSubtotal, o.Subtotal)
+			}
+			if o.PresentmentCurrency != "" || o.Currency != "USD" {
+				t.Errorf("PresentmentCurrency, Currency = %q, %q; want \"\" (presentment_currency is USD too), USD", o.PresentmentCurrency, o.Currency)
+			}
+			if o.DiscountCodes != "" || o.LandingSite != "" || o.ReferralCode != "" || o.BrowserIP != "" {
+				t.Errorf("DiscountCodes, LandingSite, ReferralCode, BrowserIP = %q, %q, %q, %q; the fixture has none",
+					o.DiscountCodes, o.LandingSite, o.ReferralCode, o.BrowserIP)
+			}
+			for _, li := range o.LineItems {
+				if !li.DiscountAllocated.IsZero() {
+					t.Errorf("line %d: DiscountAllocated = %s; the fixture's discount_allocations are empty", li.PlatformID, li.DiscountAllocated)
+				}
+			}
+		})
+	}
+}
+
+func TestParseWebhook_MultiCurrencyReferralOrder(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile(filepath.Join("testdata", "order_multicurrency_referral.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := one(t, "orders/create", body).Order
+	if o.Currency != "USD" || o.PresentmentCurrency != "EUR" {
+		t.Errorf("Currency, PresentmentCurrency = %q, %q; want USD, EUR", o.Currency, o.PresentmentCurrency)
+	}
+	// Shop money throughout: 112.00 USD, not the 103.04 EUR beside it.
+	if !o.OriginalSubtotal.Equal(dec("112.00")) || !o.TotalDiscounts.Equal(dec("18.00")) {
+		t.Errorf("OriginalSubtotal, TotalDiscounts = %s, %s; want 112.00, 18.00", o.OriginalSubtotal, o.TotalDiscounts)
+	}
+	if o.DiscountCodes != "WELCOME10,REF-ALICE" {
+		t.Errorf("DiscountCodes = %q", o.DiscountCodes)
+	}
+	if o.ReferralCode != "REF-ALICE" {
+		t.Errorf("ReferralCode = %q, want the trimmed doorstep_ref attribute", o.ReferralCode)
+	}
+	if o.LandingSite != "/?ref=REF-ALICE&utm_source=doorstep" || o.BrowserIP != "198.51.100.23" {
+		t.Errorf("LandingSite, BrowserIP = %q, %q", o.LandingSite, o.BrowserIP)
+	}
+	if len(o.LineItems) != 2 {
+		t.Fatalf("%d lines, want 2", len(o.LineItems))
+	}
+	// Order-level codes: nothing in total_discount, everything in the
+	// allocations (10.00 + 3.85 and 3.00 + 1.15 USD).
+	for i, want := range []string{"13.85", "4.15"} {
+		li := o.LineItems[i]
+		if !li.DiscountAllocated.Equal(dec(want)) || !li.TotalDiscount.IsZero() {
+			t.Errorf("line %d: DiscountAllocated, TotalDiscount = %s, %s; want %s, 0", i, li.DiscountAllocated, li.TotalDiscount, want)
+		}
+	}
+	sum := o.LineItems[0].DiscountAllocated.Add(o.LineItems[1].DiscountAllocated)
+	if !sum.Equal(o.TotalDiscounts) {
+		t.Errorf("allocations add up to %s, total_discounts is %s", sum, o.TotalDiscounts)
+	}
+}
+
+func TestParseWebhook_LoyaltyFields_Variants(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é", 70)
+	for _, tc := range []struct {
+		name  string
+		extra string // more top-level fields of the order
+		line  string // more fields of its one line
+		check func(t *testing.T, o *models.Order)
+	}{
+		{name: "same presentment currency is empty", extra: `"currency": "EUR", "presentment_currency": "EUR"`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.PresentmentCurrency != "" {
+					t.Errorf("PresentmentCurrency = %q", o.PresentmentCurrency)
+				}
+			}},
+		{name: "subtotal without a set", extra: `"subtotal_price": "7.50", "current_subtotal_price": "5.00"`,
+			check: func(t *testing.T, o *models.Order) {
+				if !o.OriginalSubtotal.Equal(dec("7.50")) || !o.Subtotal.Equal(dec("5.00")) {
+					t.Errorf("OriginalSubtotal, Subtotal = %s, %s", o.OriginalSubtotal, o.Subtotal)
+				}
+			}},
+		{name: "browser ip from client details", extra: `"browser_ip": null, "client_details": {"browser_ip": "2001:db8::1"}`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.BrowserIP != "2001:db8::1" {
+					t.Errorf("BrowserIP = %q", o.BrowserIP)
+				}
+			}},
+		{name: "top-level browser ip wins", extra: `"browser_ip": "192.0.2.1", "client_details": {"browser_ip": "192.0.2.2"}`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.BrowserIP != "192.0.2.1" {
+					t.Errorf("BrowserIP = %q", o.BrowserIP)
+				}
+			}},
+		{name: "allocations without amount_set use amount", line: `"discount_allocations": [{"amount": "1.10"}, {"amount": "2.20", "amount_set": {"shop_money": {"amount": "2.00", "currency_code": "USD"}}}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if got := o.LineItems[0].DiscountAllocated; !got.Equal(dec("3.10")) {
+					t.Errorf("DiscountAllocated = %s, want 1.10 + 2.00", got)
+				}
+			}},
+		{name: "blank codes skipped", extra: `"discount_codes": [{"code": "A"}, {"code": ""}, {"code": "b"}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.DiscountCodes != "A,b" {
+					t.Errorf("DiscountCodes = %q", o.DiscountCodes)
+				}
+			}},
+		{name: "first non-blank doorstep_ref", extra: `"note_attributes": [{"name": "doorstep_ref", "value": "  "}, {"name": "Doorstep_ref", "value": "X"}, {"name": "doorstep_ref", "value": "R2"}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.ReferralCode != "R2" {
+					t.Errorf("ReferralCode = %q", o.ReferralCode)
+				}
+			}},
+		{name: "long doorstep_ref cut to 64 characters", extra: `"note_attributes": [{"name": "doorstep_ref", "value": "` + long + `"}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.ReferralCode != strings.Repeat("é", 64) {
+					t.Errorf("ReferralCode = %q (%d runes)", o.ReferralCode, len([]rune(o.ReferralCode)))
+				}
+			}},
+		{name: "non-string attribute values don't break the order", extra: `"note_attributes": [{"name": "gift", "value": {"x": 1}}, {"name": "doorstep_ref", "value": 12345}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.ReferralCode != "12345" {
+					t.Errorf("ReferralCode = %q", o.ReferralCode)
+				}
+			}},
+		{name: "overlong landing site and codes cut to their columns",
+			extra: `"landing_site": "/?` + strings.Repeat("u", 3000) + `", "discount_codes": [{"code": "` + strings.Repeat("A", 600) + `"}, {"code": "` + strings.Repeat("B", 420) + `"}, {"code": "` + strings.Repeat("C", 10) + `"}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if len(o.LandingSite) != 2048 {
+					t.Errorf("LandingSite is %d long, want 2048", len(o.LandingSite))
+				}
+				if want := strings.Repeat("A", 600) + "," + strings.Repeat("B", 420); o.DiscountCodes != want {
+					t.Errorf("DiscountCodes is %d long, want the two codes that fit whole (1021)", len(o.DiscountCodes))
+				}
+			}},
+		{name: "null attribute value", extra: `"note_attributes": [{"name": "doorstep_ref", "value": null}]`,
+			check: func(t *testing.T, o *models.Order) {
+				if o.ReferralCode != "" {
+					t.Errorf("ReferralCode = %q", o.ReferralCode)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			extra, line := tc.extra, tc.line
+			if extra != "" {
+				extra = ", " + extra
+			}
+			if line != "" {
+				line = ", " + line
+			}
+			body := `{"id": 1, "updated_at": "2026-01-02T03:04:05Z", "currency": "USD"` + extra +
+				`, "line_items": [{"id": 2, "price": "5.00", "quantity": 1` + line + `}]}`
+			var probe map[string]any
+			if err := json.Unmarshal([]byte(body), &probe); err != nil {
+				t.Fatalf("test body is not JSON: %v\n%s", err, body)
+			}
+			tc.check(t, one(t, "orders/updated", []byte(body)).Order)
+		})
+	}
+}

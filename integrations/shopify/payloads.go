@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -135,6 +136,121 @@ type lineItemPayload struct {
 	FulfillableQuantity int             `json:"fulfillable_quantity"`
 	FulfillmentStatus   string          `json:"fulfillment_status"`
 	RequiresShipping    *bool           `json:"requires_shipping"`
+	// DiscountAllocations are every discount on the line, order-level
+	// ones (a discount code on the whole order) included; total_discount
+	// leaves those out.
+	DiscountAllocations []struct {
+		Amount    decimal.Decimal `json:"amount"`
+		AmountSet *moneySet       `json:"amount_set"`
+	} `json:"discount_allocations"`
+}
+
+// discountAllocated sums the line's discount allocations in shop money;
+// amount_set is the explicit shop-currency figure, amount the older one.
+func (li *lineItemPayload) discountAllocated() decimal.Decimal {
+	sum := decimal.Zero
+	for _, a := range li.DiscountAllocations {
+		if a.AmountSet != nil {
+			sum = sum.Add(a.AmountSet.ShopMoney.Amount)
+		} else {
+			sum = sum.Add(a.Amount)
+		}
+	}
+	return sum
+}
+
+// looseString decodes a JSON string, and tolerates whatever else a
+// shopper-set value might become on the way: null is "", anything else is
+// kept as its JSON text. A cart attribute must never make a whole order
+// unparseable.
+type looseString string
+
+func (s *looseString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = ""
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err == nil {
+		*s = looseString(str)
+		return nil
+	}
+	*s = looseString(b)
+	return nil
+}
+
+// ReferralAttribute is the cart (note) attribute Doorstep's storefront code
+// sets to the referral code a shopper arrived with.
+const ReferralAttribute = "doorstep_ref"
+
+// Column sizes of the models.Order fields a shopper can make as long as
+// they like. Postgres refuses a longer value, and one overlong field must
+// not cost the whole order, so they are cut here.
+const (
+	maxReferralCode  = 64
+	maxLandingSite   = 2048
+	maxDiscountCodes = 1024
+	maxBrowserIP     = 64
+)
+
+// clip cuts s to at most n characters (not bytes: the columns count
+// characters, and a cut must not split one).
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// joinCodes joins discount codes with "," as entered, skipping blanks and
+// leaving out whole codes past maxDiscountCodes rather than keeping half
+// of one.
+func joinCodes(codes []string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range codes {
+		if c == "" {
+			continue
+		}
+		l := utf8.RuneCountInString(c)
+		if n > 0 {
+			l++ // the comma
+		}
+		if n+l > maxDiscountCodes {
+			break
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(c)
+		n += l
+	}
+	return b.String()
+}
+
+// referralCode is the trimmed value of the first non-empty doorstep_ref
+// attribute, cut to maxReferralCode characters. Shoppers can set cart
+// attributes to anything, so the value is only a claim: the loyalty flow
+// checks it against real codes.
+func referralCode(attrs []attribute) string {
+	for _, a := range attrs {
+		if a.Name != ReferralAttribute {
+			continue
+		}
+		v := strings.TrimSpace(a.Value)
+		if v == "" {
+			continue
+		}
+		return strings.TrimSpace(clip(v, maxReferralCode))
+	}
+	return ""
+}
+
+// attribute is one name/value pair of an order's note_attributes (REST)
+// or customAttributes (GraphQL, where the name is called key).
+type attribute struct {
+	Name  string
+	Value string
 }
 
 type orderPayload struct {
@@ -171,6 +287,22 @@ type orderPayload struct {
 	LineItems             []lineItemPayload    `json:"line_items"`
 	Fulfillments          []fulfillmentPayload `json:"fulfillments"`
 	Refunds               []refundPayload      `json:"refunds"`
+
+	// What the loyalty and referral flows read.
+	SubtotalPriceSet    *moneySet `json:"subtotal_price_set"`
+	PresentmentCurrency string    `json:"presentment_currency"`
+	DiscountCodes       []struct {
+		Code string `json:"code"`
+	} `json:"discount_codes"`
+	LandingSite    string `json:"landing_site"`
+	NoteAttributes []struct {
+		Name  looseString `json:"name"`
+		Value looseString `json:"value"`
+	} `json:"note_attributes"`
+	BrowserIP     string `json:"browser_ip"`
+	ClientDetails *struct {
+		BrowserIP string `json:"browser_ip"`
+	} `json:"client_details"`
 }
 
 // current prefers Shopify's current_* amount (after edits, returns and
@@ -219,6 +351,7 @@ func (p *orderPayload) order() (models.Order, error) {
 		Tags:              p.Tags,
 		Test:              p.Test,
 		StatusPageURL:     p.OrderStatusURL,
+		LandingSite:       clip(p.LandingSite, maxLandingSite),
 		ShippingAddress:   p.ShippingAddress.address(),
 		PlatformCreatedAt: p.CreatedAt.t,
 		PlatformUpdatedAt: updated,
@@ -226,6 +359,31 @@ func (p *orderPayload) order() (models.Order, error) {
 	if p.TotalShippingPriceSet != nil {
 		o.TotalShipping = p.TotalShippingPriceSet.ShopMoney.Amount
 	}
+	// The subtotal as placed: subtotal_price, not current_subtotal_price,
+	// which refunds and edits lower afterwards. The _set form names the
+	// shop currency explicitly; older payloads have only the plain one.
+	o.OriginalSubtotal = p.SubtotalPrice
+	if p.SubtotalPriceSet != nil {
+		o.OriginalSubtotal = p.SubtotalPriceSet.ShopMoney.Amount
+	}
+	if p.PresentmentCurrency != p.Currency {
+		o.PresentmentCurrency = p.PresentmentCurrency
+	}
+	codes := make([]string, 0, len(p.DiscountCodes))
+	for _, d := range p.DiscountCodes {
+		codes = append(codes, d.Code)
+	}
+	o.DiscountCodes = joinCodes(codes)
+	attrs := make([]attribute, 0, len(p.NoteAttributes))
+	for _, a := range p.NoteAttributes {
+		attrs = append(attrs, attribute{Name: string(a.Name), Value: string(a.Value)})
+	}
+	o.ReferralCode = referralCode(attrs)
+	o.BrowserIP = p.BrowserIP
+	if o.BrowserIP == "" && p.ClientDetails != nil {
+		o.BrowserIP = p.ClientDetails.BrowserIP
+	}
+	o.BrowserIP = clip(o.BrowserIP, maxBrowserIP)
 	if p.Customer != nil && p.Customer.ID != 0 {
 		cu := p.Customer.customer()
 		o.Customer = &cu
@@ -245,6 +403,7 @@ func (p *orderPayload) order() (models.Order, error) {
 			Quantity:            li.Quantity,
 			Price:               li.Price,
 			TotalDiscount:       li.TotalDiscount,
+			DiscountAllocated:   li.discountAllocated(),
 			FulfillableQuantity: li.FulfillableQuantity,
 			FulfillmentStatus:   li.FulfillmentStatus,
 			// Absent means Shopify didn't say; physical goods are the norm.

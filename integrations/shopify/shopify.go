@@ -1,8 +1,8 @@
 // Package shopify is Doorstep's Shopify adapter: install (OAuth code grant,
-// token exchange, expiring offline tokens and their refresh), session-token
-// and webhook verification, webhook parsing into the normalized models types,
-// and the few Admin GraphQL calls the app needs (shop info, webhook
-// subscriptions).
+// token exchange, expiring offline tokens and their refresh), session-token,
+// webhook and app proxy verification, webhook parsing into the normalized
+// models types, and the Admin GraphQL calls the app needs (shop info,
+// webhook subscriptions, order sync, discount codes).
 //
 // Adapters translate, they don't decide: nothing here knows what a thank-you
 // message is. Errors say what Shopify answered so callers can decide:

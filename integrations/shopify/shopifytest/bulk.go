@@ -263,6 +263,10 @@ func resolveNode(s *Server, sh *shop, args map[string]any) (any, error) {
 				}
 			}
 		}
+	case gidNumber(id, "DiscountCodeNode") != 0:
+		if d := sh.discountByGID(id); d != nil {
+			return s.discountNode(sh, d), nil
+		}
 	case gidNumber(id, "Refund") != 0:
 		want := gidNumber(id, "Refund")
 		for _, o := range sh.orders {

@@ -80,11 +80,14 @@ var (
 		"currentBulkOperation":   resolveCurrentBulkOperation,
 		"bulkOperation":          resolveBulkOperation,
 		"node":                   resolveNode,
+		"codeDiscountNodeByCode": resolveCodeDiscountNodeByCode,
 	}
 	mutationResolvers = map[string]resolver{
 		"webhookSubscriptionCreate": resolveWebhookSubscriptionCreate,
 		"webhookSubscriptionDelete": resolveWebhookSubscriptionDelete,
 		"bulkOperationRunQuery":     resolveBulkOperationRunQuery,
+		"discountCodeBasicCreate":   resolveDiscountCodeBasicCreate,
+		"discountCodeDelete":        resolveDiscountCodeDelete,
 	}
 )
 
@@ -148,6 +151,16 @@ func (s *Server) graphQL(r *http.Request, req gqlRequest) (int, map[string]any) 
 		return http.StatusOK, map[string]any{"errors": gqlErrors(gqlerror.List{ge}), "extensions": s.cost(sh, 0, nil)}
 	}
 
+	failure, failing := s.nextFailure(sh, op)
+	switch {
+	case failing && failure == FailHTTP500:
+		return http.StatusInternalServerError, map[string]any{"errors": "Internal Server Error"}
+	case failing && failure == FailThrottled:
+		// Spend the bucket, so the answer below is a real THROTTLED one,
+		// with a throttleStatus that says how long to wait.
+		sh.available, sh.filledAt = 0, s.now()
+	}
+
 	cost := queryCost(schema, op, vars)
 	if op.Operation == ast.Query && cost > MaxQueryCost {
 		return http.StatusOK, map[string]any{
@@ -208,6 +221,10 @@ func (s *Server) graphQL(r *http.Request, req gqlRequest) (int, map[string]any) 
 	}
 	s.refund(sh, cost-actual)
 	sh.costs = append(sh.costs, QueryCost{Operation: op.Name, Requested: cost, Actual: actual, AvailableAfter: sh.available})
+	if failing && failure == FailHTTP500AfterCommit {
+		// The work is done; only the answer is lost.
+		return http.StatusInternalServerError, map[string]any{"errors": "Internal Server Error"}
+	}
 	resp := map[string]any{"data": data, "extensions": s.cost(sh, cost, &actual)}
 	if len(execErrs) > 0 {
 		resp["errors"] = execErrs

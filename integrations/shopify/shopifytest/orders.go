@@ -161,9 +161,25 @@ func (s *Server) generateOrder(r *rand.Rand, sh *shop, number int64, created, no
 		if r.IntN(5) == 0 {
 			li.TotalDiscount = money(r, 50, 300)
 		}
+		li.DiscountAllocated = li.TotalDiscount
 		o.LineItems = append(o.LineItems, li)
 		o.Subtotal = o.Subtotal.Add(li.Price.Mul(decimal.NewFromInt(int64(qty)))).Sub(li.TotalDiscount)
 		o.TotalDiscounts = o.TotalDiscounts.Add(li.TotalDiscount)
+	}
+	o.OriginalSubtotal = o.Subtotal
+	// Loyalty fields on a deterministic share of orders, drawn without the
+	// random source so that every other field stays what it was for a seed.
+	if i%5 == 2 {
+		o.DiscountCodes = fmt.Sprintf("WELCOME10,REF-%04d", i)
+		o.ReferralCode = fmt.Sprintf("REF-%04d", i)
+		o.LandingSite = fmt.Sprintf("https://%s/?ref=REF-%04d", sh.domain, i)
+		o.BrowserIP = fmt.Sprintf("203.0.113.%d", 1+i%250)
+	}
+	if i%7 == 3 {
+		o.PresentmentCurrency = "EUR"
+		if o.Currency == "EUR" {
+			o.PresentmentCurrency = "GBP"
+		}
 	}
 	o.TotalShipping = money(r, 0, 1500)
 	o.TotalTax = o.Subtotal.Mul(decimal.New(8, -2)).Round(2)
@@ -677,7 +693,7 @@ func orderNode(sh *shop, o *models.Order, bulk bool) map[string]any {
 		"currencyCode":             cur,
 		"presentmentCurrencyCode":  cur,
 		"currentSubtotalPriceSet":  moneyBag(o.Subtotal, cur),
-		"subtotalPriceSet":         moneyBag(o.Subtotal, cur),
+		"subtotalPriceSet":         moneyBag(o.OriginalSubtotal, cur),
 		"currentTotalDiscountsSet": moneyBag(o.TotalDiscounts, cur),
 		"totalDiscountsSet":        moneyBag(o.TotalDiscounts, cur),
 		"totalShippingPriceSet":    moneyBag(o.TotalShipping, cur),
@@ -700,6 +716,34 @@ func orderNode(sh *shop, o *models.Order, bulk bool) map[string]any {
 		"statusPageUrl":            o.StatusPageURL,
 		"shippingAddress":          nil,
 		"customer":                 nil,
+		"discountCode":             nil,
+		"discountCodes":            []any{},
+		"customAttributes":         []any{},
+		"clientIp":                 nilIfEmpty(o.BrowserIP),
+		// Shopify builds the journey asynchronously; a finished one
+		// without visits has both visits null.
+		"customerJourneySummary": map[string]any{"__typename": "CustomerJourneySummary", "ready": true, "firstVisit": nil, "lastVisit": nil},
+	}
+	if o.PresentmentCurrency != "" {
+		n["presentmentCurrencyCode"] = o.PresentmentCurrency
+	}
+	if o.DiscountCodes != "" {
+		var codes []any
+		for _, c := range strings.Split(o.DiscountCodes, ",") {
+			codes = append(codes, c)
+		}
+		n["discountCodes"], n["discountCode"] = codes, codes[0]
+	}
+	if o.ReferralCode != "" {
+		n["customAttributes"] = []any{map[string]any{"__typename": "Attribute", "key": "doorstep_ref", "value": o.ReferralCode}}
+	}
+	if o.LandingSite != "" {
+		visit := map[string]any{
+			"__typename": "CustomerVisit", "id": gid("CustomerVisit", o.PlatformID), "landingPage": o.LandingSite,
+			"occurredAt": ts(o.PlatformCreatedAt), "source": "direct", "referralInfoHtml": "",
+		}
+		j := n["customerJourneySummary"].(map[string]any)
+		j["firstVisit"], j["lastVisit"] = visit, visit
 	}
 	if o.ShippingAddress != (models.Address{}) {
 		a := o.ShippingAddress
@@ -780,7 +824,12 @@ func lineItemNode(li models.LineItem, cur string) map[string]any {
 		"quantity": li.Quantity, "currentQuantity": li.Quantity, "unfulfilledQuantity": li.FulfillableQuantity,
 		"requiresShipping":     li.RequiresShipping,
 		"originalUnitPriceSet": moneyBag(li.Price, cur), "totalDiscountSet": moneyBag(li.TotalDiscount, cur),
-		"product": nil, "variant": nil,
+		"product": nil, "variant": nil, "discountAllocations": []any{},
+	}
+	if !li.DiscountAllocated.IsZero() {
+		// One allocation holding the line's whole discount (the fake
+		// doesn't render discountApplication).
+		n["discountAllocations"] = []any{map[string]any{"__typename": "DiscountAllocation", "allocatedAmountSet": moneyBag(li.DiscountAllocated, cur)}}
 	}
 	if li.ProductID != 0 {
 		n["product"] = map[string]any{"__typename": "Product", "id": gid("Product", li.ProductID), "legacyResourceId": strconv.FormatInt(li.ProductID, 10)}

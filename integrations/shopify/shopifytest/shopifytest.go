@@ -134,6 +134,8 @@ type shop struct {
 	scopes       []string // access scope handles; nil = defaults
 	orders       map[int64]*models.Order
 	bulkOps      []*bulkOp
+	discounts    []*FakeDiscount
+	failNext     map[string]*failPlan // root field → failures still to inject
 }
 
 type accessToken struct {

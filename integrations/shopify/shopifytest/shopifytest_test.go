@@ -240,3 +240,71 @@ func TestWebhooks_SignedDroppedDelayed(t *testing.T) {
 		t.Error("DeleteSubscription")
 	}
 }
+
+const createDiscount = `mutation C($d: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $d) {
+    codeDiscountNode { id }
+    userErrors { field code message }
+  }
+}`
+
+func discountVars(code string) map[string]any {
+	return map[string]any{"d": map[string]any{
+		"title": "Reward", "code": code, "startsAt": "2026-11-01T00:00:00Z",
+		"context":      map[string]any{"customers": map[string]any{"add": []string{"gid://shopify/Customer/42"}}},
+		"customerGets": map[string]any{"value": map[string]any{"percentage": 0.1}, "items": map[string]any{"all": true}},
+		"usageLimit":   1,
+	}}
+}
+
+func TestDiscounts_FailNext_UniqueCodes(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	token := s.AccessToken(shopX)
+	s.FailNext(shopX, "discountCodeBasicCreate", 2, FailHTTP500)
+
+	// Other operations are not affected.
+	if out := post(t, s, token, `{ shop { name } }`, nil); out["errors"] != nil {
+		t.Fatalf("shop query failed: %v", out)
+	}
+	for i := range 2 {
+		if out := post(t, s, token, createDiscount, discountVars("ABC")); out["errors"] != "Internal Server Error" {
+			t.Fatalf("create %d: %v, want the injected 500", i, out)
+		}
+	}
+	if n := len(s.DiscountCodes(shopX)); n != 0 {
+		t.Fatalf("%d discounts after failures before commit", n)
+	}
+	out := post(t, s, token, createDiscount, discountVars("ABC"))
+	data, _ := out["data"].(map[string]any)
+	res, _ := data["discountCodeBasicCreate"].(map[string]any)
+	node, _ := res["codeDiscountNode"].(map[string]any)
+	if id, _ := node["id"].(string); !strings.HasPrefix(id, "gid://shopify/DiscountCodeNode/") {
+		t.Fatalf("third create: %v", out)
+	}
+	held := s.DiscountCodes(shopX)
+	if len(held) != 1 || held[0].Code != "ABC" || len(held[0].CustomerIDs) != 1 || held[0].CustomerIDs[0] != 42 || held[0].UsageLimit != 1 {
+		t.Errorf("held = %+v", held)
+	}
+
+	// Codes are unique per shop whatever their case.
+	out = post(t, s, token, createDiscount, discountVars("abc"))
+	data, _ = out["data"].(map[string]any)
+	res, _ = data["discountCodeBasicCreate"].(map[string]any)
+	if got := toJSON(res["userErrors"]); got != `[{"code":"TAKEN","field":["basicCodeDiscount","code"],"message":"Code must be unique. Please try a different code."}]` {
+		t.Errorf("userErrors = %s", got)
+	}
+
+	// A throttled failure goes through the bucket: a real THROTTLED answer.
+	s.FailNext(shopX, "discountCodeBasicCreate", 1, FailThrottled)
+	out = post(t, s, token, createDiscount, discountVars("DEF"))
+	errs, _ := out["errors"].([]any)
+	first, _ := errs[0].(map[string]any)
+	ext, _ := first["extensions"].(map[string]any)
+	if ext["code"] != "THROTTLED" || s.ThrottledCount(shopX) != 1 {
+		t.Errorf("throttled create: %v (throttled %d times)", out, s.ThrottledCount(shopX))
+	}
+	if _, _, available := costOf(out); available > 1 {
+		t.Errorf("bucket shows %v available, want it spent", available)
+	}
+}

@@ -303,7 +303,8 @@ func restOrder(o models.Order) map[string]any {
 		"id": o.PlatformID, "admin_graphql_api_id": gid("Order", o.PlatformID), "name": o.Name, "order_number": o.Number,
 		"number": o.Number - 1000, "email": o.Email, "contact_email": o.Email, "phone": nilIfEmpty(o.Phone),
 		"customer_locale": nilIfEmpty(o.Locale), "currency": cur, "presentment_currency": cur,
-		"current_subtotal_price": o.Subtotal.String(), "subtotal_price": o.Subtotal.String(),
+		"current_subtotal_price": o.Subtotal.String(), "subtotal_price": o.OriginalSubtotal.String(),
+		"subtotal_price_set":      restMoneySet(o.OriginalSubtotal.String(), cur),
 		"current_total_discounts": o.TotalDiscounts.String(), "total_discounts": o.TotalDiscounts.String(),
 		"total_shipping_price_set": restMoneySet(o.TotalShipping.String(), cur),
 		"current_total_tax":        o.TotalTax.String(), "total_tax": o.TotalTax.String(),
@@ -314,6 +315,24 @@ func restOrder(o models.Order) map[string]any {
 		"created_at": ts(o.PlatformCreatedAt), "updated_at": ts(o.PlatformUpdatedAt),
 		"tags": o.Tags, "test": o.Test, "order_status_url": o.StatusPageURL,
 		"shipping_address": nil, "customer": nil,
+		"discount_codes": []any{}, "landing_site": nilIfEmpty(o.LandingSite), "note_attributes": []any{},
+		"browser_ip": nilIfEmpty(o.BrowserIP), "client_details": nil,
+	}
+	if o.PresentmentCurrency != "" {
+		m["presentment_currency"] = o.PresentmentCurrency
+	}
+	if o.DiscountCodes != "" {
+		var codes []any
+		for _, c := range strings.Split(o.DiscountCodes, ",") {
+			codes = append(codes, map[string]any{"code": c, "amount": "0.00", "type": "percentage"})
+		}
+		m["discount_codes"] = codes
+	}
+	if o.ReferralCode != "" {
+		m["note_attributes"] = []any{map[string]any{"name": "doorstep_ref", "value": o.ReferralCode}}
+	}
+	if o.BrowserIP != "" {
+		m["client_details"] = map[string]any{"browser_ip": o.BrowserIP, "accept_language": nil, "user_agent": nil}
 	}
 	if o.ShippingAddress != (models.Address{}) {
 		a := o.ShippingAddress
@@ -329,12 +348,17 @@ func restOrder(o models.Order) map[string]any {
 	}
 	lines := []any{}
 	for _, li := range o.LineItems {
+		allocs := []any{}
+		if !li.DiscountAllocated.IsZero() {
+			allocs = append(allocs, map[string]any{"amount": li.DiscountAllocated.String(),
+				"amount_set": restMoneySet(li.DiscountAllocated.String(), cur), "discount_application_index": 0})
+		}
 		lines = append(lines, map[string]any{
 			"id": li.PlatformID, "product_id": li.ProductID, "variant_id": li.VariantID, "sku": li.SKU,
 			"title": li.Title, "name": li.Title, "variant_title": nilIfEmpty(li.VariantTitle), "quantity": li.Quantity,
 			"price": li.Price.String(), "total_discount": li.TotalDiscount.String(),
 			"fulfillable_quantity": li.FulfillableQuantity, "fulfillment_status": nilIfEmpty(li.FulfillmentStatus),
-			"requires_shipping": li.RequiresShipping,
+			"requires_shipping": li.RequiresShipping, "discount_allocations": allocs,
 		})
 	}
 	m["line_items"] = lines
