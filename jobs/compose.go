@@ -70,6 +70,11 @@ func (c *Composer) Compose(ctx context.Context, shop models.Shop, set Settings, 
 	if err != nil {
 		return Composed{}, err
 	}
+	if isLoyaltyFlow(m.Flow) {
+		if err := c.loyaltyData(ctx, shop, m, o, &data); err != nil {
+			return Composed{}, err
+		}
+	}
 	custom, err := c.cachedTemplates(ctx, shop.ID, m.Flow)
 	if err != nil {
 		return Composed{}, err
@@ -102,10 +107,21 @@ func (c *Composer) Preview(ctx context.Context, shop models.Shop, set Settings, 
 		}
 	case msgtmpl.ReviewRequest:
 		m.Step = msgtmpl.StepAsk
+	case msgtmpl.LoyaltyReversed:
+		m.Subject = reversalSubject("cancel")
+	case msgtmpl.LoyaltyTierUp:
+		m.Subject = tierSubject("Gold")
+	case msgtmpl.LoyaltyExpiring:
+		m.Subject = expirySubject(c.now().AddDate(0, 0, 30))
 	}
 	data, err := c.data(shop, set, m, &o)
 	if err != nil {
 		return msgtmpl.Rendered{}, err
+	}
+	if isLoyaltyFlow(flow) {
+		if err := c.loyaltyData(ctx, shop, m, &o, &data); err != nil {
+			return msgtmpl.Rendered{}, err
+		}
 	}
 	if locale != "" {
 		data.Locale = locale

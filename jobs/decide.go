@@ -21,6 +21,11 @@ const (
 	FlowMerchantDelay = msgtmpl.MerchantDelay
 	FlowReviewRequest = msgtmpl.ReviewRequest
 	FlowNPS           = msgtmpl.NPSRequest
+
+	FlowLoyaltyReversed = msgtmpl.LoyaltyReversed
+	FlowLoyaltyTierUp   = msgtmpl.LoyaltyTierUp
+	FlowLoyaltyExpiring = msgtmpl.LoyaltyExpiring
+	FlowReferralReward  = msgtmpl.ReferralReward
 )
 
 // decision is what the policy says about a due message.
@@ -57,8 +62,9 @@ func deferTo(t time.Time, reason string) decision {
 func (s *Messenger) decide(ctx context.Context, tx *models.Tx, shop models.Shop, set Settings, o *models.Order, m *models.Message, now time.Time) (decision, error) {
 	ask := m.Flow == FlowReviewRequest || m.Flow == FlowNPS
 
-	// 1. Cancelled.
-	if o.Cancelled() && !ask {
+	// 1. Cancelled. Loyalty notices are about the account, and a reversal
+	// notice is about the cancellation itself.
+	if o.Cancelled() && !ask && !isLoyaltyFlow(m.Flow) {
 		return suppress("order cancelled"), nil
 	}
 	var f *models.Fulfillment
@@ -293,6 +299,15 @@ func hasFeedback(fb []models.Feedback, kind string) bool {
 		if f.Kind == kind {
 			return true
 		}
+	}
+	return false
+}
+
+// isLoyaltyFlow: the loyalty program's account notices.
+func isLoyaltyFlow(flow string) bool {
+	switch flow {
+	case FlowLoyaltyReversed, FlowLoyaltyTierUp, FlowLoyaltyExpiring, FlowReferralReward:
+		return true
 	}
 	return false
 }

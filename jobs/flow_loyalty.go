@@ -41,7 +41,7 @@ func (f *LoyaltyFlow) Kinds() []string {
 
 // Handle applies one trigger to the ledger.
 func (f *LoyaltyFlow) Handle(ctx context.Context, t models.Trigger) error {
-	shop, _, o, err := f.load(ctx, t)
+	shop, set, o, err := f.load(ctx, t)
 	if err != nil || o == nil || o.CustomerPlatformID == 0 || o.Test {
 		return err // guests have no account; test orders earn nothing
 	}
@@ -55,11 +55,11 @@ func (f *LoyaltyFlow) Handle(ctx context.Context, t models.Trigger) error {
 		if o.Cancelled() {
 			return nil
 		}
-		if err := f.earn(ctx, prog, o, key, paidTime(o, t)); err != nil {
+		if err := f.earn(ctx, prog, o, key, f.paidTime(o)); err != nil {
 			return err
 		}
 		if prog.Referral.Enabled {
-			if err := f.attribute(ctx, prog, shop, o, paidTime(o, t)); err != nil {
+			if err := f.attribute(ctx, prog, shop, o, f.paidTime(o)); err != nil {
 				return err
 			}
 		}
@@ -75,25 +75,42 @@ func (f *LoyaltyFlow) Handle(ctx context.Context, t models.Trigger) error {
 				}
 			}
 		}
-		if err := f.reverse(ctx, o, key, cause); err != nil {
+		reversed, err := f.reverse(ctx, o, key, cause)
+		if err != nil {
 			return err
+		}
+		if reversed > 0 && prog.NotifyShoppers {
+			if err := f.tell(ctx, shop, set, o, t, FlowLoyaltyReversed, reversalSubject(cause)); err != nil {
+				return err
+			}
 		}
 		if err := f.reverseReferral(ctx, shop, o); err != nil {
 			return err
 		}
 	}
-	_, err = f.judgeTier(ctx, prog, key)
-	return err
+	up, tier, err := f.judgeTier(ctx, prog, key)
+	if err != nil || !up || !prog.NotifyShoppers {
+		return err
+	}
+	return f.tell(ctx, shop, set, o, t, FlowLoyaltyTierUp, tierSubject(tier))
 }
 
-func paidTime(o *models.Order, t models.Trigger) time.Time {
+// tell queues a loyalty notice to the order's shopper.
+func (f *LoyaltyFlow) tell(ctx context.Context, shop models.Shop, set Settings, o *models.Order, t models.Trigger, flow, subject string) error {
+	var ms []models.Message
+	for _, r := range shopperRecipients(set, o) {
+		ms = append(ms, f.message(shop, o, t, flow, "", subject, r, f.clock()))
+	}
+	return f.queue(ctx, ms)
+}
+
+// paidTime starts the return window: when the platform processed the
+// payment, else now (the trigger runs moments after the webhook).
+func (f *LoyaltyFlow) paidTime(o *models.Order) time.Time {
 	if o.ProcessedAt != nil {
 		return *o.ProcessedAt
 	}
-	if !t.CreatedAt.IsZero() {
-		return t.CreatedAt
-	}
-	return o.PlatformCreatedAt
+	return f.clock()
 }
 
 // earn posts the order's earn entries at the customer's current tier, and
@@ -131,36 +148,68 @@ func (f *LoyaltyFlow) earn(ctx context.Context, prog LoyaltyProgram, o *models.O
 	return err
 }
 
-// reverse takes back what the order's refunds and cancellation say, and
-// queues the shopper's notice when points went.
-func (f *LoyaltyFlow) reverse(ctx context.Context, o *models.Order, key models.AccountKey, cause string) error {
+// reverse takes back what the order's refunds and cancellation say and
+// returns the points taken.
+func (f *LoyaltyFlow) reverse(ctx context.Context, o *models.Order, key models.AccountKey, cause string) (int64, error) {
 	existing, err := f.store.OrderEntries(ctx, key.ShopID, o.PlatformID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	entries := reversalEntries(o, existing, cause)
 	if len(entries) == 0 {
-		return nil
+		// Already posted (a replay): still report it, so a notice lost
+		// with a crash after the posting is queued on the retry (the
+		// message's unique key keeps it to one).
+		return -pointsOf(reversedBy(existing, cause)), nil
 	}
 	posted, _, err := f.store.PostEntriesAt(ctx, f.clock(), key, entries)
-	if err != nil || len(posted) == 0 {
-		return err
+	if err != nil {
+		return 0, err
 	}
 	f.log.Info("loyalty points reversed", "shop_id", key.ShopID, "order", o.PlatformID, "points", -pointsOf(posted), "cause", cause)
-	return nil
+	return -pointsOf(posted) - pointsOf(reversedBy(existing, cause)), nil
 }
 
-// judgeTier re-computes the customer's rolling 12-month spend and tier.
-func (f *LoyaltyFlow) judgeTier(ctx context.Context, prog LoyaltyProgram, key models.AccountKey) (bool, error) {
+// reversedBy are the reverse entries a cause already posted.
+func reversedBy(entries []models.LoyaltyEntry, cause string) []models.LoyaltyEntry {
+	var out []models.LoyaltyEntry
+	for _, e := range entries {
+		if e.Kind == models.EntryReverse && strings.HasPrefix(e.SourceID, cause+":") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// judgeTier re-computes the customer's rolling 12-month spend and tier; up
+// is true when they moved to a higher tier than they had.
+func (f *LoyaltyFlow) judgeTier(ctx context.Context, prog LoyaltyProgram, key models.AccountKey) (up bool, tier string, err error) {
 	if len(prog.Tiers) == 0 {
-		return false, nil
+		return false, "", nil
 	}
 	now := f.clock()
+	before, err := f.store.Account(ctx, key)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return false, "", err
+	}
 	spend, err := f.store.Spend12m(ctx, key, now)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	tier := prog.TierFor(spend)
-	changed, _, err := f.store.SetTier(ctx, now, key, tier.Name, spend)
-	return changed, err
+	t := prog.TierFor(spend)
+	changed, _, err := f.store.SetTier(ctx, now, key, t.Name, spend)
+	if err != nil || !changed {
+		return false, t.Name, err
+	}
+	// The lowest tier is where everyone starts: reaching it is no news.
+	return tierRank(prog, t.Name) > max(tierRank(prog, before.Tier), 0), t.Name, nil
+}
+
+func tierRank(p LoyaltyProgram, name string) int {
+	for i, t := range p.Tiers {
+		if t.Name == name {
+			return i
+		}
+	}
+	return -1
 }

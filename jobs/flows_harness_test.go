@@ -98,7 +98,9 @@ func newFlowEnv(t *testing.T, configure func(*Settings)) *flowEnv {
 	composer := NewComposer(e.store, renderer, signer, "https://doorstep.test").WithClock(e.clock)
 	e.msg = NewMessenger(e.store, composer, e.enq, MessengerConfig{
 		Channels: map[string]Sender{notify.EmailChannel: mail, notify.SMSChannel: text}, Now: e.clock}, quiet)
-	e.flows = NewFlows(MessageFlows(e.store, nil, e.clock)...)
+	// The loyalty flow rides along; it does nothing until a test turns
+	// the program on.
+	e.flows = NewFlows(append(MessageFlows(e.store, nil, e.clock), NewLoyaltyFlow(e.store, nil, e.clock, quiet))...)
 	e.run = NewTriggerRunner(e.store, e.flows, quiet)
 	e.scan = NewDelayScanner(e.store, nil, e.clock, quiet)
 	e.proc = NewProcessor(e.store, map[string]commerce.Webhooks{"shopify": shopify.New(shopify.Config{APISecret: "x"})}, quiet, nil)

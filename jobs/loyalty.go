@@ -62,6 +62,18 @@ func (l *Loyalty) Rewards(ctx context.Context, shop models.Shop, customer int64,
 	if err != nil {
 		return RewardsView{}, err
 	}
+	// The account-created bonus: the rewards page is only reachable by a
+	// shopper logged in to their store account, so the first visit is
+	// when Doorstep learns the account exists. Once per customer.
+	if prog.Enabled && prog.Bonuses.AccountCreated > 0 {
+		if _, a, err := l.store.PostEntriesAt(ctx, l.now(), key, []models.LoyaltyEntry{{Kind: models.EntryEarn,
+			SourceType: models.SourceBonus, SourceID: "account_created:" + strconv.FormatInt(customer, 10),
+			Points: prog.Bonuses.AccountCreated, Reason: "account bonus"}}); err != nil {
+			return RewardsView{}, err
+		} else {
+			acct = a
+		}
+	}
 	v := RewardsView{Program: prog, Account: acct, Tier: prog.TierFor(acct.Spend12m)}
 	if t, ok := prog.TierNamed(acct.Tier); ok {
 		v.Tier = t
@@ -199,4 +211,21 @@ func (l *Loyalty) ReviewReferral(ctx context.Context, shop models.Shop, id uint6
 		return r, fmt.Errorf("referral %d is %s, not flagged: %w", id, r.Status, models.ErrConflict)
 	}
 	return r, nil
+}
+
+// ReviewBonus credits the review bonus for one product review of an order
+// (once per order and product, however often the page is submitted).
+func (l *Loyalty) ReviewBonus(ctx context.Context, shop models.Shop, customer, orderPlatformID, productID int64) (int64, error) {
+	prog, err := LoadLoyaltyProgram(ctx, l.store, shop.ID)
+	if err != nil || !prog.Enabled || prog.Bonuses.Review <= 0 || customer == 0 {
+		return 0, err
+	}
+	posted, _, err := l.store.PostEntriesAt(ctx, l.now(), models.AccountKey{ShopID: shop.ID, CustomerPlatformID: customer},
+		[]models.LoyaltyEntry{{Kind: models.EntryEarn, SourceType: models.SourceBonus,
+			SourceID: "review:" + strconv.FormatInt(orderPlatformID, 10) + ":" + strconv.FormatInt(productID, 10),
+			Points:   prog.Bonuses.Review, OrderPlatformID: orderPlatformID, Reason: "product review"}})
+	if err != nil || len(posted) == 0 {
+		return 0, err
+	}
+	return posted[0].Points, nil
 }

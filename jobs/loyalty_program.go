@@ -53,6 +53,10 @@ type LoyaltyProgram struct {
 	// debt when the code was used).
 	OnReversalOfSpentPoints string         `json:"on_reversal_of_spent_points"`
 	Referral                ReferralConfig `json:"referral"`
+	// NotifyShoppers: tell shoppers when points are reversed, a tier is
+	// reached, points are about to expire and a referral pays (through
+	// the message policy: quiet hours, consent, exactly once).
+	NotifyShoppers bool `json:"notify_shoppers"`
 }
 
 // Tier is one level of the program.
@@ -90,6 +94,7 @@ func DefaultLoyaltyProgram() LoyaltyProgram {
 		ExpiryMonths:            12,
 		ExpiryReminder:          Duration(30 * 24 * time.Hour),
 		OnReversalOfSpentPoints: "debt",
+		NotifyShoppers:          true,
 		Tiers: []Tier{
 			{Name: "Member", MinSpend: decimal.Zero, Multiplier: decimal.NewFromInt(1)},
 			{Name: "Silver", MinSpend: decimal.NewFromInt(250), Multiplier: decimal.RequireFromString("1.25")},

@@ -150,6 +150,11 @@ func (s *LoyaltyScanner) rewardReferrals(ctx context.Context, prog LoyaltyProgra
 		if done {
 			n++
 		}
+		if prog.NotifyShoppers && (done || r.Status == models.ReferralRewarded) {
+			if err := s.tell(ctx, shop, r.ReferrerPlatformID, FlowReferralReward, referralSubject(r.ID)); err != nil {
+				return n, err
+			}
+		}
 	}
 	return n, nil
 }
@@ -217,6 +222,16 @@ func (s *LoyaltyScanner) remind(ctx context.Context, prog LoyaltyProgram, shop m
 	n := 0
 	for _, a := range accts {
 		expires := a.LastActivityAt.AddDate(0, prog.ExpiryMonths, 0).UTC().Truncate(24 * time.Hour)
+		if a.ExpiryNoticeFor != nil && a.ExpiryNoticeFor.Equal(expires) {
+			continue
+		}
+		// The message first (its unique key makes a repeat a no-op), then
+		// the mark: a crash in between repeats the tell, never loses it.
+		if prog.NotifyShoppers {
+			if err := s.tell(ctx, shop, a.CustomerPlatformID, FlowLoyaltyExpiring, expirySubject(expires)); err != nil {
+				return n, err
+			}
+		}
 		first, err := s.store.MarkExpiryNotice(ctx, now, models.AccountKey{ShopID: shop.ID, CustomerPlatformID: a.CustomerPlatformID}, expires)
 		if err != nil {
 			return n, err
@@ -226,4 +241,30 @@ func (s *LoyaltyScanner) remind(ctx context.Context, prog LoyaltyProgram, shop m
 		}
 	}
 	return n, nil
+}
+
+// tell queues a loyalty notice to a customer, addressed as on their latest
+// order (its email, phone, zone and language); a customer with no order
+// stored gets none.
+func (s *LoyaltyScanner) tell(ctx context.Context, shop models.Shop, customer int64, flow, subject string) error {
+	o, err := s.store.LatestOrderOf(ctx, shop.ID, customer, 0)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	full, err := s.store.Order(ctx, shop.ID, o.PlatformID)
+	if err != nil {
+		return err
+	}
+	set, err := LoadSettings(ctx, s.store, shop.ID)
+	if err != nil {
+		return err
+	}
+	var ms []models.Message
+	for _, r := range shopperRecipients(set, &full) {
+		ms = append(ms, s.message(shop, &full, models.Trigger{}, flow, "", subject, r, s.clock()))
+	}
+	return s.queue(ctx, ms)
 }

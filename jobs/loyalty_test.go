@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -327,6 +328,51 @@ func TestAllocate_SumsExactly(t *testing.T) {
 		got := allocate(tc.n, ws)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("allocate(%d, %v) = %v, want %v", tc.n, tc.w, got, tc.want)
+		}
+	}
+}
+
+// TestLoyalty_ShopperIsToldOfAReversalOnce runs the real pipeline: webhooks
+// through the processor, triggers through the flows, the notice through
+// the message policy to the SMTP sink.
+func TestLoyalty_ShopperIsToldOfAReversalOnce(t *testing.T) {
+	t.Parallel()
+	e := newFlowEnv(t, nil)
+	prog := DefaultLoyaltyProgram()
+	prog.Enabled, prog.Tiers, prog.Bonuses.FirstOrder = true, nil, 0
+	if err := SaveLoyaltyProgram(e.ctx, e.store, e.shop.ID, prog); err != nil {
+		t.Fatal(err)
+	}
+	o := testOrder{id: 31, email: "ana@example.com", financial: "paid", updated: e.clock()}
+	e.deliver("orders/paid", o.json())
+	key := models.AccountKey{ShopID: e.shop.ID, CustomerPlatformID: 5500 + 31}
+	a, err := e.store.Account(e.ctx, key)
+	if err != nil || a.Pending != 64 {
+		t.Fatalf("after paying €64: %+v %v", a, err)
+	}
+	// Two of the scissors come back: their 30 points go, and Ana hears it.
+	refund := []byte(`{"id":9031,"order_id":31,"created_at":"` + e.clock().Format(time.RFC3339) +
+		`","refund_line_items":[{"id":90311,"line_item_id":312,"quantity":2,"subtotal":"30.00"}],"transactions":[]}`)
+	e.deliver("refunds/create", refund)
+	e.deliver("refunds/create", refund) // Shopify retries
+	a, _ = e.store.Account(e.ctx, key)
+	if a.Pending != 34 {
+		t.Fatalf("after the refund: %+v, want 34 pending", a)
+	}
+	var notices []models.Message
+	for _, m := range e.messages() {
+		if m.Flow == FlowLoyaltyReversed {
+			notices = append(notices, m)
+		}
+	}
+	if len(notices) != 1 || notices[0].Status != models.MessageSent {
+		t.Fatalf("reversal notices: %s", e.describe())
+	}
+	got := e.sink.Messages()
+	last := got[len(got)-1]
+	for _, want := range []string{"Points removed: 30 points", "Reason: Partial refund", "Pending: 34 points", "#1031"} {
+		if !strings.Contains(last.Text, want) {
+			t.Fatalf("notice lacks %q:\n%s", want, last.Text)
 		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -58,12 +61,25 @@ func (r *Renderer) funcs(locale string) texttemplate.FuncMap {
 		},
 		"date": func(t time.Time) string { return formatDate(cat, "fmt.date", t) },
 		"day":  func(t time.Time) string { return formatDate(cat, "fmt.day", t) },
-		"plural": func(n int, one, other string) string {
-			if n == 1 {
-				return one
+		"plural": func(n any, one, other string) (string, error) {
+			v, err := integer(n)
+			if err != nil {
+				return "", fmt.Errorf("plural: %w", err)
 			}
-			return other
+			// French counts 0 as singular ("0 point"); the others only 1.
+			if v == 1 || v == 0 && builtin == "fr" {
+				return one, nil
+			}
+			return other, nil
 		},
+		"points": func(n any) (string, error) {
+			v, err := integer(n)
+			if err != nil {
+				return "", fmt.Errorf("points: %w", err)
+			}
+			return groupThousands(v, cat["fmt.thousands"]), nil
+		},
+		"decimal": func(s string) string { return localDecimal(s, cat["fmt.decimal"]) },
 		"button": func(url, label, color string) Button {
 			color = brandColor(color)
 			return Button{URL: url, Label: label, Color: color, TextColor: textOn(color)}
@@ -87,6 +103,60 @@ func formatDate(cat map[string]string, key string, t time.Time) string {
 	weekday := cat["weekday."+strconv.Itoa(int(t.Weekday()))]
 	month := cat["month."+strconv.Itoa(int(t.Month()))]
 	return fmt.Sprintf(cat[key], weekday, t.Day(), month, t.Year())
+}
+
+// integer accepts any Go integer, so templates can pass an int literal, an
+// int field or an int64 point amount alike.
+func integer(n any) (int64, error) {
+	v := reflect.ValueOf(n)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int(), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u := v.Uint()
+		if u > math.MaxInt64 {
+			return 0, fmt.Errorf("%d is too large", u)
+		}
+		return int64(u), nil
+	}
+	return 0, fmt.Errorf("want a whole number, got %T", n)
+}
+
+// groupThousands writes n with sep between groups of three digits:
+// 1234567 → "1,234,567" for sep ",".
+func groupThousands(n int64, sep string) string {
+	digits := strconv.FormatInt(n, 10)
+	sign := ""
+	if n < 0 {
+		sign, digits = "-", digits[1:]
+	}
+	if len(digits) <= 3 || sep == "" {
+		return sign + digits
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	head := len(digits) % 3
+	if head == 0 {
+		head = 3
+	}
+	b.WriteString(digits[:head])
+	for i := head; i < len(digits); i += 3 {
+		b.WriteString(sep)
+		b.WriteString(digits[i : i+3])
+	}
+	return b.String()
+}
+
+var plainDecimal = regexp.MustCompile(`^-?[0-9]+\.[0-9]+$`)
+
+// localDecimal swaps the dot of a plain decimal such as "1.5" for the
+// locale's separator; anything else (already localized, "2", "x1.5") is
+// returned unchanged.
+func localDecimal(s, sep string) string {
+	if sep == "" || !plainDecimal.MatchString(s) {
+		return s
+	}
+	return strings.Replace(s, ".", sep, 1)
 }
 
 func humanize(s string) string {

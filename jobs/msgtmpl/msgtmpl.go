@@ -29,11 +29,18 @@ const (
 	MerchantDelay  = "merchant_delay_alert" // internal alert to the merchant
 	ReviewRequest  = "review_request"       // .Step is "ask" or "reminder"
 	NPSRequest     = "nps_request"
+
+	// Loyalty flows: all are account notices (transactional) and read .Loyalty.
+	LoyaltyReversed = "loyalty_reversed" // points taken back after a refund or cancellation; uses .Loyalty.Reason
+	LoyaltyTierUp   = "loyalty_tier_up"  // the shopper reached a new tier
+	LoyaltyExpiring = "loyalty_expiring" // reminder that points expire on .Loyalty.ExpiresAt
+	ReferralReward  = "referral_reward"  // a referred friend's first order earned points or a code
 )
 
 // Flows lists every flow in a stable order.
 func Flows() []string {
-	return []string{ThankYou, ShippingNotice, DelayAlert, MerchantDelay, ReviewRequest, NPSRequest}
+	return []string{ThankYou, ShippingNotice, DelayAlert, MerchantDelay, ReviewRequest, NPSRequest,
+		LoyaltyReversed, LoyaltyTierUp, LoyaltyExpiring, ReferralReward}
 }
 
 // Locales lists the locales with built-in copy. Any other locale renders
@@ -80,6 +87,7 @@ type Data struct {
 	Order     Order
 	Shipment  *Shipment // nil unless the message is about a fulfillment
 	Delay     *Delay    // set for delay_alert and merchant_delay_alert
+	Loyalty   *Loyalty  // set for the loyalty flows and referral_reward; nil otherwise
 	Step      string    // "ask" or "reminder" for review requests
 	Links     Links
 	Marketing bool // non-transactional: the unsubscribe link is then required
@@ -165,6 +173,40 @@ type Delay struct {
 	DaysLate int
 }
 
+// Reasons points are reversed (loyalty_reversed). They are a separate set
+// from the delay reasons, though reasonLabel names both.
+const (
+	LoyaltyReasonRefund        = "refund"
+	LoyaltyReasonPartialRefund = "partial_refund"
+	LoyaltyReasonCancellation  = "cancellation"
+)
+
+// LoyaltyReasons lists the reversal reasons the default copy has words for.
+func LoyaltyReasons() []string {
+	return []string{LoyaltyReasonRefund, LoyaltyReasonPartialRefund, LoyaltyReasonCancellation}
+}
+
+// Loyalty is the shopper's points account as a loyalty message needs it.
+// Point amounts are whole points; templates print them with the points
+// function so they get the locale's thousands separator.
+type Loyalty struct {
+	Points  int64 // the points the message is about: reversed, expiring or earned
+	Balance int64 // spendable points after the event
+	Pending int64 // earned but not spendable yet
+	// Debt is what the shopper owes after the event: reversed points they
+	// had already spent, which could not come off the balance, so future
+	// earnings pay it off first. It is the account's whole debt, so it may
+	// exceed Points when an earlier reversal left one too.
+	Debt       int64
+	Reason     string    // loyalty_reversed: one of LoyaltyReasons (others are humanized)
+	Tier       string    // loyalty_tier_up: the tier reached, e.g. "Gold"
+	Multiplier string    // loyalty_tier_up: points multiplier with a dot, e.g. "1.5"; may be empty
+	ExpiresAt  time.Time // loyalty_expiring: when Points expire, in the shop's time zone
+	Code       string    // referral_reward: the discount code when the reward is a code, else empty
+	CodeValue  string    // formatted money the code is worth, e.g. "$5.00"; may be empty
+	OrderName  string    // the order the event is about, e.g. "#1001"; may be empty
+}
+
 // Review request steps.
 const (
 	StepAsk      = "ask"
@@ -177,6 +219,8 @@ type Links struct {
 	Tracking, Feedback, Preferences, Unsubscribe, Review string
 	Rating                                               [5]string  // one-click delivery rating, 1..5
 	NPS                                                  [11]string // one-click NPS score, 0..10
+	Rewards                                              string     // the shopper's rewards (points) page; loyalty flows
+	Referral                                             string     // the shopper's own link to share with friends; may be empty
 }
 
 // parts are the four Set fields, in the order Validate reports them.

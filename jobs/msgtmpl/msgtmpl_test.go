@@ -33,7 +33,8 @@ type goldenCase struct {
 
 // goldenCases covers every flow in every locale, and for shipping notices
 // every status plus a split shipment; for delay alerts every reason; for
-// review requests both steps.
+// review requests both steps; for reversed points every reason with and
+// without a debt; for referral rewards points and a code.
 func goldenCases() []goldenCase {
 	var cases []goldenCase
 	for _, loc := range msgtmpl.Locales() {
@@ -67,8 +68,53 @@ func goldenCases() []goldenCase {
 			add(msgtmpl.ReviewRequest, step, d)
 		}
 		add(msgtmpl.NPSRequest, "", msgtmpl.SampleData(msgtmpl.NPSRequest))
+		for _, v := range loyaltyReversedVariants() {
+			add(msgtmpl.LoyaltyReversed, v.name, v.data)
+		}
+		add(msgtmpl.LoyaltyTierUp, "", msgtmpl.SampleData(msgtmpl.LoyaltyTierUp))
+		add(msgtmpl.LoyaltyExpiring, "", msgtmpl.SampleData(msgtmpl.LoyaltyExpiring))
+		add(msgtmpl.ReferralReward, "points", msgtmpl.SampleData(msgtmpl.ReferralReward))
+		code := msgtmpl.SampleData(msgtmpl.ReferralReward)
+		code.Loyalty.Points, code.Loyalty.Code, code.Loyalty.CodeValue = 0, "FRIEND-5K2Q", "€5.00"
+		add(msgtmpl.ReferralReward, "code", code)
 	}
 	return cases
+}
+
+// loyaltyReversedVariant is one shape of a points reversal.
+type loyaltyReversedVariant struct {
+	name string
+	data msgtmpl.Data
+}
+
+// loyaltyReversedVariants is every reason, each without and with a debt.
+// The debts differ: part of the points already spent (and points still
+// pending), or all of them with no order name to point at.
+func loyaltyReversedVariants() []loyaltyReversedVariant {
+	var out []loyaltyReversedVariant
+	for _, reason := range msgtmpl.LoyaltyReasons() {
+		d := msgtmpl.SampleData(msgtmpl.LoyaltyReversed)
+		d.Loyalty.Reason = reason
+		if reason == msgtmpl.LoyaltyReasonPartialRefund {
+			d.Loyalty.Points, d.Loyalty.Balance = 290, 950
+		}
+		out = append(out, loyaltyReversedVariant{reason, d})
+
+		debt := msgtmpl.SampleData(msgtmpl.LoyaltyReversed)
+		l := *d.Loyalty
+		debt.Loyalty = &l
+		l.Balance = 0
+		switch reason {
+		case msgtmpl.LoyaltyReasonRefund:
+			l.Debt = 310
+		case msgtmpl.LoyaltyReasonPartialRefund:
+			l.Debt, l.Pending = 120, 150
+		case msgtmpl.LoyaltyReasonCancellation:
+			l.Debt, l.OrderName = l.Points, ""
+		}
+		out = append(out, loyaltyReversedVariant{reason + "_debt", debt})
+	}
+	return out
 }
 
 func formatRendered(out msgtmpl.Rendered) string {
@@ -350,6 +396,14 @@ func TestValidate(t *testing.T) {
 			msgtmpl.Set{HTML: `{{template "header" .}}{{if eq .Shipment.Status "failure"}}{{.Shipment.Nope}}{{end}}{{template "footer" .}}`}, "html", nil},
 		{"nil shipment in a flow without one", msgtmpl.ReviewRequest,
 			msgtmpl.Set{Subject: "Review {{.Shipment.Carrier}}"}, "subject", nil},
+		{"loyalty data in a flow without it", msgtmpl.ThankYou,
+			msgtmpl.Set{Subject: "{{points .Loyalty.Balance}} points"}, "subject", nil},
+		{"loyalty data in a loyalty flow", msgtmpl.LoyaltyExpiring,
+			msgtmpl.Set{Subject: "{{points .Loyalty.Points}} points expire {{date .Loyalty.ExpiresAt}}"}, "", nil},
+		{"referral code only in the code variant", msgtmpl.ReferralReward,
+			msgtmpl.Set{SMS: "{{with .Loyalty.Code}}{{.Nope}}{{end}}"}, "sms", nil},
+		{"unknown loyalty field", msgtmpl.LoyaltyReversed,
+			msgtmpl.Set{Text: "{{.Loyalty.Nope}}"}, "text", nil},
 		{"marketing html without unsubscribe", msgtmpl.ReviewRequest,
 			msgtmpl.Set{HTML: `<p>Review us: <a href="{{.Links.Review}}">here</a></p>`}, "html", msgtmpl.ErrMissingUnsubscribe},
 		{"transactional flow html must still handle marketing", msgtmpl.ThankYou,
@@ -445,5 +499,194 @@ func TestValidate_DocsExample(t *testing.T) {
 	var verr *msgtmpl.ValidationError
 	if err := r.Validate(msgtmpl.ThankYou, noFooter); !errors.As(err, &verr) || verr.Field != "html" {
 		t.Errorf("Validate without footer = %v, want a ValidationError on html", err)
+	}
+}
+
+// TestRender_LoyaltyReversedSaysWhatWhyAndBalance checks, in every locale,
+// that a reversal names the points, the order, the new balance and the
+// rewards link, explains a debt only when there is one, and words each
+// reason differently.
+func TestRender_LoyaltyReversedSaysWhatWhyAndBalance(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t)
+	for _, loc := range msgtmpl.Locales() {
+		subjects := map[string]string{}
+		for _, v := range loyaltyReversedVariants() {
+			d := v.data
+			d.Locale = loc
+			out, err := r.Render(msgtmpl.LoyaltyReversed, nil, "", d)
+			if err != nil {
+				t.Fatalf("%s/%s: Render: %v", loc, v.name, err)
+			}
+			l := d.Loyalty
+			for part, body := range map[string]string{"text": out.Text, "html": out.HTML, "sms": out.SMS} {
+				num := func(n int64) string { return numberIn(t, r, loc, n) }
+				if part == "sms" {
+					// Subject and SMS are collapsed to one line, which turns
+					// a narrow no-break space into a plain one.
+					num = func(n int64) string { return strings.Join(strings.Fields(numberIn(t, r, loc, n)), " ") }
+				}
+				for _, want := range []string{num(l.Points), num(l.Balance), d.Links.Rewards} {
+					if !strings.Contains(body, want) {
+						t.Errorf("%s/%s %s lacks %q:\n%s", loc, v.name, part, want, body)
+					}
+				}
+				if l.OrderName != "" && !strings.Contains(body, l.OrderName) {
+					t.Errorf("%s/%s %s lacks the order name %q", loc, v.name, part, l.OrderName)
+				}
+			}
+			hasDebt := strings.Contains(out.HTML, `class="ds-panel"`)
+			if hasDebt != (l.Debt > 0) {
+				t.Errorf("%s/%s: debt explanation shown=%t, debt=%d", loc, v.name, hasDebt, l.Debt)
+			}
+			if l.Debt > 0 && l.Debt < l.Points && !strings.Contains(out.Text, numberIn(t, r, loc, l.Debt)) {
+				t.Errorf("%s/%s: text does not say how many points were already used", loc, v.name)
+			}
+			if l.Debt == 0 {
+				if prev, ok := subjects[out.Subject]; ok && l.OrderName != "" {
+					t.Errorf("%s: reasons %s and %s share the subject %q", loc, prev, l.Reason, out.Subject)
+				}
+				subjects[out.Subject] = l.Reason
+			}
+		}
+	}
+}
+
+// numberIn renders n with the points function of locale.
+func numberIn(t *testing.T, r *msgtmpl.Renderer, locale string, n int64) string {
+	t.Helper()
+	d := msgtmpl.SampleData(msgtmpl.LoyaltyReversed)
+	d.Locale = locale
+	d.Loyalty.Balance = n
+	out, err := r.Render(msgtmpl.LoyaltyReversed, map[string]msgtmpl.Set{locale: {Text: "{{points .Loyalty.Balance}}"}}, "", d)
+	if err != nil {
+		t.Fatalf("points %d in %s: %v", n, locale, err)
+	}
+	return strings.TrimSuffix(out.Text, "\n")
+}
+
+func TestPoints_GroupsThousandsPerLocale(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t)
+	const nnbsp = "\u202f"
+	tests := []struct {
+		locale string
+		n      int64
+		want   string
+	}{
+		{"en", 0, "0"},
+		{"en", 999, "999"},
+		{"en", 1000, "1,000"},
+		{"en", 1200, "1,200"},
+		{"en", 1234567, "1,234,567"},
+		{"en", -1200, "-1,200"},
+		{"fr", 1200, "1" + nnbsp + "200"},
+		{"fr", 1234567, "1" + nnbsp + "234" + nnbsp + "567"},
+		{"fr-CA", 999, "999"},
+		{"es", 1200, "1.200"},
+		{"es", 1234567, "1.234.567"},
+		{"de", 1200, "1.200"},
+		{"de", 100000, "100.000"},
+		{"it", 1200, "1,200"}, // no built-in copy: English formatting
+	}
+	for _, tt := range tests {
+		if got := numberIn(t, r, tt.locale, tt.n); got != tt.want {
+			t.Errorf("points %d in %s = %q, want %q", tt.n, tt.locale, got, tt.want)
+		}
+	}
+}
+
+// TestFuncs_NumbersPluralAndDecimal renders the number functions through a
+// custom text part: points and plural take any integer type (an int64
+// point amount, an int field, a literal), plural counts 0 as singular in
+// French only, and decimal localizes a plain decimal and nothing else.
+func TestFuncs_NumbersPluralAndDecimal(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t)
+	tests := []struct {
+		locale, text, want string
+		mult               string
+	}{
+		{"en", `{{points 1200}} {{points .Loyalty.Balance}} {{len .Order.Items | points}}`, "1,200 0 3", ""},
+		{"en", `{{plural .Loyalty.Balance "point" "points"}} {{plural 1 "point" "points"}} {{plural .Loyalty.Pending "x" "y"}}`, "points point x", ""},
+		{"fr", `{{plural .Loyalty.Balance "point" "points"}} {{plural 1 "point" "points"}} {{plural 2 "point" "points"}}`, "point point points", ""},
+		{"de", `{{plural .Loyalty.Balance "Punkt" "Punkte"}}`, "Punkte", ""},
+		{"en", `{{decimal .Loyalty.Multiplier}}`, "1.5", "1.5"},
+		{"fr", `{{decimal .Loyalty.Multiplier}}`, "1,5", "1.5"},
+		{"es", `{{decimal .Loyalty.Multiplier}}`, "2,25", "2.25"},
+		{"de", `{{decimal .Loyalty.Multiplier}}×`, "2×", "2"},
+		{"de", `{{decimal .Loyalty.Multiplier}}`, "1,5", "1,5"},
+		{"de", `{{decimal .Loyalty.Multiplier}}`, "x1.5", "x1.5"},
+	}
+	for _, tt := range tests {
+		d := msgtmpl.SampleData(msgtmpl.LoyaltyTierUp)
+		d.Locale = tt.locale
+		d.Loyalty.Balance, d.Loyalty.Pending, d.Loyalty.Multiplier = 0, 1, tt.mult
+		out, err := r.Render(msgtmpl.LoyaltyTierUp, map[string]msgtmpl.Set{tt.locale: {Text: tt.text}}, "", d)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.locale, tt.text, err)
+		}
+		if got := strings.TrimSuffix(out.Text, "\n"); got != tt.want {
+			t.Errorf("%s %s = %q, want %q", tt.locale, tt.text, got, tt.want)
+		}
+	}
+	if err := r.Validate(msgtmpl.LoyaltyTierUp, msgtmpl.Set{Text: `{{points "many"}}`}); err == nil {
+		t.Errorf("points accepted a string")
+	}
+}
+
+// TestRender_LoyaltySMSFitsOneSegmentInEnglish: the English loyalty SMS
+// stay within one 160-character GSM-7 segment (the test samples' shop
+// name and link; real links are longer).
+func TestRender_LoyaltySMSFitsOneSegmentInEnglish(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t)
+	loyalty := map[string]bool{msgtmpl.LoyaltyReversed: true, msgtmpl.LoyaltyTierUp: true,
+		msgtmpl.LoyaltyExpiring: true, msgtmpl.ReferralReward: true}
+	for _, tc := range goldenCases() {
+		if !loyalty[tc.flow] || tc.data.Locale != "en" {
+			continue
+		}
+		out, err := r.Render(tc.flow, nil, "", tc.data)
+		if err != nil {
+			t.Fatalf("%s: Render: %v", tc.name, err)
+		}
+		n, ok := gsm7Septets(out.SMS)
+		if !ok || n > 160 {
+			t.Errorf("%s: SMS is %d GSM-7 septets (gsm7=%t), want one segment: %q", tc.name, n, ok, out.SMS)
+		}
+		if !strings.Contains(out.SMS, tc.data.Shop.Name) {
+			t.Errorf("%s: SMS does not name the shop: %q", tc.name, out.SMS)
+		}
+	}
+}
+
+// gsm7Septets counts s in the GSM 03.38 alphabet (extension characters
+// take two septets); ok is false if s needs UCS-2.
+func gsm7Septets(s string) (n int, ok bool) {
+	const basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+	const extension = "\f^{}\\[~]|€"
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune(basic, c):
+			n++
+		case strings.ContainsRune(extension, c):
+			n += 2
+		default:
+			return n, false
+		}
+	}
+	return n, true
+}
+
+func TestRender_LoyaltyFlowWithoutLoyaltyDataFails(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t)
+	for _, flow := range []string{msgtmpl.LoyaltyReversed, msgtmpl.LoyaltyTierUp, msgtmpl.LoyaltyExpiring, msgtmpl.ReferralReward} {
+		d := msgtmpl.SampleData(flow)
+		d.Loyalty = nil
+		if _, err := r.Render(flow, nil, "", d); err == nil {
+			t.Errorf("%s rendered with nil Loyalty", flow)
+		}
 	}
 }

@@ -7,7 +7,9 @@ import (
 
 // SampleData returns a realistic order for flow, for previews in the admin
 // and for Validate. Shipping notices get a shipped package, delay alerts a
-// parcel three days late, review and NPS requests are marketing.
+// parcel three days late, review and NPS requests are marketing, and the
+// loyalty flows a points account: 820 points reversed after a refund of the
+// order, the Gold tier, 300 points expiring, 500 points for a referral.
 func SampleData(flow string) Data {
 	const base, token = "https://northwind.example/apps/doorstep", "7Kp2QxWm"
 	links := Links{
@@ -78,8 +80,26 @@ func SampleData(flow string) Data {
 		d.Marketing = true
 	case NPSRequest:
 		d.Marketing = true
+	case LoyaltyReversed, LoyaltyTierUp, LoyaltyExpiring, ReferralReward:
+		d.Links.Rewards = base + "/l/" + token
+		d.Links.Referral = "https://northwind.example/?ref=EMMA-7K2Q"
+		d.Loyalty = sampleLoyalty(flow, d.Order.Name)
 	}
 	return d
+}
+
+// sampleLoyalty is the points account of the loyalty samples.
+func sampleLoyalty(flow, order string) *Loyalty {
+	switch flow {
+	case LoyaltyReversed:
+		return &Loyalty{Points: 820, Balance: 1240, Reason: LoyaltyReasonRefund, OrderName: order}
+	case LoyaltyTierUp:
+		return &Loyalty{Balance: 2060, Tier: "Gold", Multiplier: "1.5", OrderName: order}
+	case LoyaltyExpiring:
+		return &Loyalty{Points: 300, Balance: 1240, ExpiresAt: time.Date(2026, time.April, 30, 0, 0, 0, 0, time.UTC)}
+	default: // ReferralReward
+		return &Loyalty{Points: 500, Balance: 1740, Pending: 150}
+	}
 }
 
 // sample is one named variant of the sample data.
@@ -118,6 +138,25 @@ func sampleVariants(flow string) []sample {
 			d.Step = step
 			shapes = append(shapes, sample{"step=" + step, d})
 		}
+	case LoyaltyReversed:
+		for _, reason := range LoyaltyReasons() {
+			for _, debt := range []int64{0, 310, 1500} { // none, part of the points, more than them
+				d := SampleData(flow)
+				d.Loyalty.Reason = reason
+				if debt > 0 {
+					d.Loyalty.Balance, d.Loyalty.Debt = 0, debt
+				}
+				shapes = append(shapes, sample{fmt.Sprintf("reason=%s debt=%d", reason, debt), d})
+			}
+		}
+	case LoyaltyTierUp, LoyaltyExpiring:
+		d := SampleData(flow)
+		d.Loyalty.Points, d.Loyalty.Balance, d.Loyalty.Pending = 1, 1, 1
+		shapes = append(shapes, sample{"one point", d})
+	case ReferralReward:
+		d := SampleData(flow)
+		d.Loyalty.Points, d.Loyalty.Code, d.Loyalty.CodeValue = 0, "FRIEND-5K2Q", "€5.00"
+		shapes = append(shapes, sample{"reward=code", d})
 	}
 	var out []sample
 	for _, s := range shapes {
@@ -132,7 +171,9 @@ func sampleVariants(flow string) []sample {
 
 // minimalSample strips everything optional: no logo or brand colour, no
 // first name, images, variants, discounts, tax, dates or estimate, one
-// late day, and no shipment where a flow can do without one.
+// late day, and no shipment where a flow can do without one; for loyalty
+// no order name, multiplier, pending points, expiry date, code value or
+// referral link, and a zero balance.
 func minimalSample(flow string) Data {
 	d := SampleData(flow)
 	d.Shop.LogoURL, d.Shop.BrandColor, d.Shop.Domain, d.Shop.Address = "", "", "", ""
@@ -150,6 +191,15 @@ func minimalSample(flow string) Data {
 	}
 	if flow == ReviewRequest {
 		d.Shipment = nil
+	}
+	if l := d.Loyalty; l != nil {
+		l.OrderName, l.Multiplier, l.CodeValue = "", "", ""
+		l.Pending, l.Balance = 0, 0
+		l.ExpiresAt = time.Time{}
+		d.Links.Referral = ""
+		if flow == ReferralReward {
+			l.Points, l.Code = 0, "FRIEND-5K2Q"
+		}
 	}
 	return d
 }

@@ -21,7 +21,9 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 
 // Validate parses set and renders it against every sample variant of flow
 // (each shipment status, single and split packages, each delay reason,
-// both review steps, with and without optional data, marketing and not),
+// both review steps, each points-reversal reason with and without a debt,
+// points and code referral rewards, with and without optional data,
+// marketing and not),
 // so a syntax error, an unknown field or a missing unsubscribe link is
 // caught when the merchant saves rather than when a customer is due a
 // message. Empty fields are not checked: they fall back to the default.
