@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -27,6 +28,15 @@ const FlowLoyalty = "loyalty"
 type LoyaltyFlow struct {
 	planner
 	log *slog.Logger
+	// discounts, when set, lets a reversal withdraw an unused code the
+	// reversed points bought (on_reversal_of_spent_points: cancel_code).
+	discounts Discounts
+}
+
+// WithDiscounts gives the flow the platform's discount API.
+func (f *LoyaltyFlow) WithDiscounts(d Discounts) *LoyaltyFlow {
+	f.discounts = d
+	return f
 }
 
 // NewLoyaltyFlow builds the flow.
@@ -78,6 +88,11 @@ func (f *LoyaltyFlow) Handle(ctx context.Context, t models.Trigger) error {
 		reversed, err := f.reverse(ctx, o, key, cause)
 		if err != nil {
 			return err
+		}
+		if reversed > 0 && prog.OnReversalOfSpentPoints == "cancel_code" {
+			if err := f.withdrawUnusedCodes(ctx, shop, key); err != nil {
+				return err
+			}
 		}
 		if reversed > 0 && prog.NotifyShoppers {
 			if err := f.tell(ctx, shop, set, o, t, FlowLoyaltyReversed, reversalSubject(cause)); err != nil {
@@ -212,4 +227,51 @@ func tierRank(p LoyaltyProgram, name string) int {
 		}
 	}
 	return -1
+}
+
+// withdrawUnusedCodes: while the account is in debt, withdraw the newest
+// unused codes its points bought and give those points back (which pays the
+// debt first). A code already used stays, and its share remains a debt.
+func (f *LoyaltyFlow) withdrawUnusedCodes(ctx context.Context, shop models.Shop, key models.AccountKey) error {
+	if f.discounts == nil {
+		return nil
+	}
+	acct, err := f.store.Account(ctx, key)
+	if err != nil {
+		return err
+	}
+	reds, err := f.store.Redemptions(ctx, key, 50)
+	if err != nil {
+		return err
+	}
+	for _, r := range reds {
+		if acct.Debt <= 0 {
+			return nil
+		}
+		if r.Status != models.RedemptionActive {
+			continue
+		}
+		info, err := f.discounts.DiscountCodeByCode(ctx, shop, r.Code)
+		if err != nil {
+			return fmt.Errorf("look up code %s: %w", r.Code, err)
+		}
+		if info != nil && info.UsageCount > 0 {
+			continue // spent at checkout: the debt stands
+		}
+		if info != nil {
+			if err := f.discounts.DeleteDiscountCode(ctx, shop, info.ID); err != nil {
+				return fmt.Errorf("withdraw code %s: %w", r.Code, err)
+			}
+		}
+		done, a, err := f.store.UndoRedemption(ctx, f.clock(), shop.ID, r.ID, models.RedemptionCancelled,
+			"withdrawn unused: the points that bought it were reversed")
+		if err != nil {
+			return err
+		}
+		if done {
+			acct = a
+			f.log.Info("unused loyalty code withdrawn", "shop_id", shop.ID, "redemption_id", r.ID)
+		}
+	}
+	return nil
 }

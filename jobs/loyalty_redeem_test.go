@@ -170,3 +170,48 @@ func TestRedeemer_ReconcilerFinishesOrUndoes(t *testing.T) {
 	}
 	e.verify()
 }
+
+// With on_reversal_of_spent_points = cancel_code, a reversal of points that
+// bought a still-unused code withdraws the code instead of leaving a debt;
+// a code already used at checkout leaves the debt.
+func TestLoyalty_ReversalWithdrawsAnUnusedCode(t *testing.T) {
+	t.Parallel()
+	for _, used := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unused", true: "used"}[used], func(t *testing.T) {
+			t.Parallel()
+			e := newLoyaltyEnv(t, func(p *LoyaltyProgram) {
+				p.OnReversalOfSpentPoints, p.RedeemOptions = "cancel_code", []int64{40}
+			})
+			fd := newFakeDiscounts()
+			e.flow.WithDiscounts(fd)
+			r := NewRedeemer(e.store, fd, func() time.Time { return e.now }, quiet)
+			e.saveOrder(paid, tableLines)
+			e.trigger(models.TriggerOrderPaid, "order:900", 900)
+			e.now = e.now.Add(31 * 24 * time.Hour)
+			if _, err := e.scan.Scan(e.ctx, e.shop.ID); err != nil {
+				t.Fatal(err)
+			}
+			red, _, err := r.Redeem(e.ctx, e.shop, loyaltyCustomer, 40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if used {
+				fd.usage[red.Code] = 1
+			}
+			o := withStatus(paid, "refunded")
+			at := e.now
+			o.CancelledAt = &at
+			e.saveOrder(o, tableLines)
+			e.trigger(models.TriggerOrderCancelled, "order:900", 900)
+			a := e.account()
+			rs, _ := e.store.Redemptions(e.ctx, models.AccountKey{ShopID: e.shop.ID, CustomerPlatformID: loyaltyCustomer}, 5)
+			switch {
+			case !used && (a.Debt != 0 || a.Available != 0 || len(fd.deleted) != 1 || rs[0].Status != models.RedemptionCancelled):
+				t.Fatalf("unused code: account %+v, deleted %v, redemption %s", a, fd.deleted, rs[0].Status)
+			case used && (a.Debt != 40 || len(fd.deleted) != 0 || rs[0].Status != models.RedemptionActive):
+				t.Fatalf("used code: account %+v, deleted %v, redemption %s", a, fd.deleted, rs[0].Status)
+			}
+			e.verify()
+		})
+	}
+}
