@@ -338,7 +338,7 @@ func detailOf(o models.Order) orderDetail {
 // are always there; the other fields depend on Type.
 type timelineEntryJSON struct {
 	At   time.Time `json:"at"`
-	Type string    `json:"type"` // "delivery", "trigger", "message", "feedback"; later "ledger"
+	Type string    `json:"type"` // "delivery", "trigger", "message", "feedback", "ledger"
 
 	// type "delivery": a webhook that changed the order.
 	DeliveryID  uint64     `json:"delivery_id,omitempty"`
@@ -370,6 +370,14 @@ type timelineEntryJSON struct {
 	Comment      string `json:"comment,omitempty"`
 	ProductID    string `json:"product_id,omitempty"`
 
+	// type "ledger": a loyalty points entry about the order (kind, signed
+	// points, and until when they are pending).
+	EntryID      uint64     `json:"entry_id,omitempty"`
+	EntryKind    string     `json:"entry_kind,omitempty"`
+	Points       *int64     `json:"points,omitempty"`
+	PendingUntil *time.Time `json:"pending_until,omitempty"`
+	CustomerID   string     `json:"customer_id,omitempty"`
+
 	// Status of the delivery, trigger or message.
 	Status string `json:"status,omitempty"`
 
@@ -388,6 +396,7 @@ var timelineSources = []timelineSource{
 	triggersTimeline,
 	messagesTimeline,
 	feedbackTimeline,
+	ledgerTimeline,
 }
 
 // orderTimeline merges every source's entries in time order.
@@ -471,6 +480,20 @@ func feedbackTimeline(a *App, ctx context.Context, shop models.Shop, o models.Or
 		rating := f.Rating
 		es[i] = timelineEntryJSON{At: f.UpdatedAt.UTC(), Type: "feedback", seq: f.ID, FeedbackKind: f.Kind, Rating: &rating,
 			Comment: f.Comment, ProductID: platformID(f.ProductID)}
+	}
+	return es, nil
+}
+
+func ledgerTimeline(a *App, ctx context.Context, shop models.Shop, o models.Order) ([]timelineEntryJSON, error) {
+	entries, err := a.store.OrderEntries(ctx, shop.ID, o.PlatformID)
+	if err != nil {
+		return nil, err
+	}
+	es := make([]timelineEntryJSON, len(entries))
+	for i, e := range entries {
+		points := e.Points
+		es[i] = timelineEntryJSON{At: e.At.UTC(), Type: "ledger", seq: e.ID, EntryID: e.ID, EntryKind: e.Kind, Points: &points,
+			PendingUntil: e.PendingUntil, CustomerID: platformID(e.CustomerPlatformID), Reason: e.Reason}
 	}
 	return es, nil
 }

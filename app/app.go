@@ -125,6 +125,8 @@ type App struct {
 	composer *jobs.Composer
 	messages *jobs.Messenger
 	scan     *jobs.DelayScanner
+	lscan    *jobs.LoyaltyScanner
+	loyalty  *jobs.Loyalty // points, redemptions, referrals (app proxy, admin API)
 	closers  []func() error
 	router   *gin.Engine
 	opts     Options
@@ -200,8 +202,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.composer = jobs.NewComposer(a.store, renderer, signer, cfg.AppURL).WithClock(opts.MessageClock)
 	wake := func() { a.disp.Wake() }
 	allFlows := append(jobs.PrivacyFlows(a.store, a.log), opts.Flows...)
+	discounts := shopifyDiscounts{a: a}
 	if !opts.NoMessages {
 		allFlows = append(allFlows, jobs.MessageFlows(a.store, wake, opts.MessageClock)...)
+		allFlows = append(allFlows, jobs.NewLoyaltyFlow(a.store, wake, opts.MessageClock, a.log).WithDiscounts(discounts))
 	}
 	flows := jobs.NewFlows(allFlows...)
 	dcfg := opts.Dispatcher
@@ -221,6 +225,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		StaleSending: dcfg.StaleSending, Metrics: a.metrics.jobs}, a.log)
 	a.scan = jobs.NewDelayScanner(a.store, wake, opts.MessageClock, a.log)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
+	a.loyalty = jobs.NewLoyalty(a.store, discounts, a.now, a.log)
+	a.lscan = jobs.NewLoyaltyScanner(a.store, a.loyalty.Redeemer(), wake, opts.MessageClock, a.log)
+	a.lscan.OnMismatch = func(n int) { a.metrics.ledgerMismatches.Add(float64(n)) }
 	a.retain = jobs.NewRetention(a.store, cfg.DeliveryRetention, a.log)
 	// *App is the sync jobs' TokenSource (AccessToken refreshes tokens).
 	src := shopifySync{c: a.shopify, refresh: a.refreshRejected}
@@ -325,6 +332,7 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		// ErrorHandler).
 		mux.Use(jobs.TaskMiddleware(a.log, a.metrics.jobs))
 		jobs.Register(mux, a.proc, a.runner, a.messages, a.scan)
+		jobs.RegisterLoyalty(mux, a.lscan)
 		jobs.RegisterSync(mux, a.backfill, a.reconcile, a.subs)
 		if err := workers.Start(mux); err != nil {
 			if ln != nil {

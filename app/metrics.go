@@ -34,8 +34,11 @@ type metrics struct {
 	// not be able to mint label values.
 	deliveries *prometheus.CounterVec
 	// ack is the webhook answer latency, by status code.
-	ack  *prometheus.HistogramVec
-	jobs *jobs.Metrics
+	ack *prometheus.HistogramVec
+	// ledgerMismatches counts loyalty accounts whose cached balance
+	// disagreed with their ledger at the hourly self-check (should stay 0).
+	ledgerMismatches prometheus.Counter
+	jobs             *jobs.Metrics
 }
 
 // newMetrics builds the registry: Doorstep's series, the Go runtime and
@@ -53,8 +56,12 @@ func newMetrics(insp *asynq.Inspector) *metrics {
 			Help:    "Time to answer a webhook, by HTTP status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5},
 		}, []string{"code"}),
+		ledgerMismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "doorstep", Name: "loyalty_ledger_mismatches_total",
+			Help: "Loyalty accounts whose cached balance disagreed with their ledger at the hourly self-check.",
+		}),
 	}
-	reg.MustRegister(m.deliveries, m.ack,
+	reg.MustRegister(m.deliveries, m.ack, m.ledgerMismatches,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		asynqmetrics.NewQueueMetricsCollector(insp))

@@ -18,8 +18,11 @@ func (a *App) routes() *gin.Engine {
 	r.POST("/webhooks/shopify", a.handleShopifyWebhook())
 	r.POST("/webhooks/twilio", a.handleTwilioInbound())
 	a.shopperRoutes(r)
+	a.storefrontRoutes(r)
+	a.referralRoutes(r)
 
 	a.apiRoutes(r)
+	a.loyaltyAPI(r.Group("/api/admin", a.sessionAuth()))
 
 	r.GET("/admin", a.handleAdmin())
 	r.GET("/admin/session-token-bounce", a.handleBounce())

@@ -630,6 +630,14 @@ func (a *App) handleFeedbackPost() gin.HandlerFunc {
 				a.shopperInternal(c, "save feedback", err)
 				return
 			}
+			// A product review earns the review bonus, once per order and
+			// product however often the page is sent.
+			if rows[i].Kind == models.FeedbackReview {
+				if _, err := a.loyalty.ReviewBonus(ctx, shop, o.CustomerPlatformID, o.PlatformID, rows[i].ProductID); err != nil {
+					a.shopperInternal(c, "review bonus", err)
+					return
+				}
+			}
 		}
 		saved, err := a.store.OrderFeedback(ctx, shop.ID, o.PlatformID)
 		if err != nil {

@@ -145,8 +145,10 @@ func (l *Loyalty) Adjust(ctx context.Context, shop models.Shop, customer, points
 	return posted[0], acct, true, nil
 }
 
-// ReferralCode gives the customer their referral code, creating it (and
-// the referee's discount on the platform under the same code) on first use.
+// ReferralCode gives the customer their referral code. On first use it
+// creates the referee's discount on the platform under a fresh code, and
+// only then saves the code on the account: a platform failure leaves no
+// code without its discount (the next call tries again).
 func (l *Loyalty) ReferralCode(ctx context.Context, shop models.Shop, customer int64, firstName string) (string, error) {
 	prog, err := LoadLoyaltyProgram(ctx, l.store, shop.ID)
 	if err != nil {
@@ -156,25 +158,30 @@ func (l *Loyalty) ReferralCode(ctx context.Context, shop models.Shop, customer i
 		return "", fmt.Errorf("referrals: %w", ErrLoyaltyDisabled)
 	}
 	key := models.AccountKey{ShopID: shop.ID, CustomerPlatformID: customer}
-	before, err := l.store.EnsureAccount(ctx, key)
+	acct, err := l.store.EnsureAccount(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	code, err := l.store.EnsureReferralCode(ctx, key, func(int) string { return referralCodeFor(firstName) })
-	if err != nil {
-		return "", err
+	if acct.ReferralCode != "" {
+		return acct.ReferralCode, nil
 	}
-	if before.ReferralCode == code {
-		return code, nil
-	}
-	// The referee's discount: the same code, a percentage off a first order.
 	pct := prog.Referral.RefereePercent.Div(decimal.NewFromInt(100))
-	_, err = l.discounts.CreateDiscountCode(ctx, shop, DiscountCode{Code: code, Title: "Doorstep referral " + code,
-		Percentage: &pct, OncePerCustomer: true, StartsAt: l.now().UTC()})
-	if err != nil && !errors.Is(err, ErrCodeTaken) {
-		return "", fmt.Errorf("create the referee discount %s: %w", code, err)
+	for attempt := 0; attempt < 5; attempt++ {
+		candidate := referralCodeFor(firstName)
+		_, err := l.discounts.CreateDiscountCode(ctx, shop, DiscountCode{Code: candidate, Title: "Doorstep referral " + candidate,
+			Percentage: &pct, OncePerCustomer: true, StartsAt: l.now().UTC()})
+		if errors.Is(err, ErrCodeTaken) {
+			continue // someone's code (or the merchant's own): another suffix
+		}
+		if err != nil {
+			return "", fmt.Errorf("create the referee discount %s: %w", candidate, err)
+		}
+		// The code is saved once its discount exists. If this customer got
+		// a code meanwhile (a parallel request), theirs stands and this
+		// discount is an unused spare.
+		return l.store.EnsureReferralCode(ctx, key, func(int) string { return candidate })
 	}
-	return code, nil
+	return "", errors.New("referral code: no free code after 5 attempts")
 }
 
 // referralCodeFor is the first name's first letters (A–Z only) and a random

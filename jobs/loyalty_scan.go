@@ -61,6 +61,9 @@ func (s *LoyaltyScanner) ProcessTask(ctx context.Context, task *asynq.Task) erro
 // ScanResult counts what one scan did.
 type ScanResult struct {
 	Matured, Rewarded, Birthdays, Reminded, Expired, Reconciled, Mismatches int
+	// TiersChanged counts accounts the nightly sweep moved (spend that
+	// left the rolling 12 months lowers a tier with no event to notice it).
+	TiersChanged int
 }
 
 // Scan runs the shop's periodic loyalty work. Each step is idempotent (the
@@ -95,6 +98,11 @@ func (s *LoyaltyScanner) Scan(ctx context.Context, shopID uint64) (ScanResult, e
 		}
 		if res.Birthdays, err = s.birthdays(ctx, prog, shop, now); err != nil {
 			return res, err
+		}
+		if len(prog.Tiers) > 0 && tierSweepHour(shop, now) {
+			if res.TiersChanged, err = s.sweepTiers(ctx, prog, shop, now); err != nil {
+				return res, err
+			}
 		}
 		if prog.ExpiryMonths > 0 {
 			inactiveSince := now.AddDate(0, -prog.ExpiryMonths, 0)
@@ -267,4 +275,49 @@ func (s *LoyaltyScanner) tell(ctx context.Context, shop models.Shop, customer in
 		ms = append(ms, s.message(shop, &full, models.Trigger{}, flow, "", subject, r, s.clock()))
 	}
 	return s.queue(ctx, ms)
+}
+
+// tierSweepHour: the nightly tier sweep runs in the scan of 03:00–04:00,
+// shop time (the scan is hourly; its windows make it once a night).
+func tierSweepHour(shop models.Shop, now time.Time) bool {
+	loc := time.UTC
+	if l, err := time.LoadLocation(shop.Timezone); err == nil && shop.Timezone != "" {
+		loc = l
+	}
+	return now.In(loc).Hour() == 3
+}
+
+// sweepTiers re-judges every account's tier on its rolling 12-month spend;
+// a move up is announced like one caused by an order.
+func (s *LoyaltyScanner) sweepTiers(ctx context.Context, prog LoyaltyProgram, shop models.Shop, now time.Time) (int, error) {
+	n := 0
+	var after uint64
+	for {
+		accts, err := s.store.LoyaltyCustomers(ctx, shop.ID, after, 500)
+		if err != nil || len(accts) == 0 {
+			return n, err
+		}
+		for _, a := range accts {
+			after = a.ID
+			key := models.AccountKey{ShopID: shop.ID, CustomerPlatformID: a.CustomerPlatformID}
+			spend, err := s.store.Spend12m(ctx, key, now)
+			if err != nil {
+				return n, err
+			}
+			t := prog.TierFor(spend)
+			changed, _, err := s.store.SetTier(ctx, now, key, t.Name, spend)
+			if err != nil {
+				return n, err
+			}
+			if !changed {
+				continue
+			}
+			n++
+			if prog.NotifyShoppers && tierRank(prog, t.Name) > max(tierRank(prog, a.Tier), 0) {
+				if err := s.tell(ctx, shop, a.CustomerPlatformID, FlowLoyaltyTierUp, tierSubject(t.Name)); err != nil {
+					return n, err
+				}
+			}
+		}
+	}
 }

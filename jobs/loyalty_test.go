@@ -376,3 +376,34 @@ func TestLoyalty_ShopperIsToldOfAReversalOnce(t *testing.T) {
 		}
 	}
 }
+
+// Spend that leaves the rolling 12 months lowers the tier with no order
+// event to notice it: the nightly sweep (03:00 shop time) does.
+func TestLoyalty_NightlySweepLowersATierWhoseSpendAged(t *testing.T) {
+	t.Parallel()
+	e := newLoyaltyEnv(t, func(p *LoyaltyProgram) {
+		p.Tiers = []Tier{{Name: "Member", MinSpend: decimal.Zero, Multiplier: decimal.NewFromInt(1)},
+			{Name: "Gold", MinSpend: decimal.NewFromInt(40), Multiplier: decimal.RequireFromString("1.5")}}
+	})
+	o := paid
+	o.PlatformCreatedAt = e.now.Add(-time.Hour)
+	e.saveOrder(o, tableLines)
+	e.trigger(models.TriggerOrderPaid, "order:900", 900)
+	if a := e.account(); a.Tier != "Gold" {
+		t.Fatalf("after a $50.50 order: tier %q, want Gold", a.Tier)
+	}
+	// 13 months later, at 10:00: not the sweep's hour.
+	e.now = e.now.AddDate(0, 13, 0)
+	e.now = time.Date(e.now.Year(), e.now.Month(), e.now.Day(), 10, 0, 0, 0, time.UTC)
+	if res, err := e.scan.Scan(e.ctx, e.shop.ID); err != nil || res.TiersChanged != 0 || e.account().Tier != "Gold" {
+		t.Fatalf("daytime scan: %+v %v tier %q", res, err, e.account().Tier)
+	}
+	e.now = time.Date(e.now.Year(), e.now.Month(), e.now.Day()+1, 3, 20, 0, 0, time.UTC)
+	res, err := e.scan.Scan(e.ctx, e.shop.ID)
+	if err != nil || res.TiersChanged != 1 {
+		t.Fatalf("night scan: %+v %v", res, err)
+	}
+	if a := e.account(); a.Tier != "Member" || !a.Spend12m.IsZero() {
+		t.Fatalf("after the sweep: tier %q spend %s, want Member 0", a.Tier, a.Spend12m)
+	}
+}

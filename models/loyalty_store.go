@@ -28,6 +28,14 @@ func (tx *Tx) lockAccount(key AccountKey) (LoyaltyAccount, error) {
 	if key.ShopID == 0 || key.CustomerPlatformID == 0 {
 		return LoyaltyAccount{}, fmt.Errorf("loyalty account: shop and customer are required")
 	}
+	var a0 LoyaltyAccount
+	err0 := forUpdate(tx.db, tx.pg).Where("shop_id = ? AND customer_platform_id = ?", key.ShopID, key.CustomerPlatformID).Take(&a0).Error
+	if err0 == nil {
+		return a0, nil
+	}
+	if !errors.Is(err0, gorm.ErrRecordNotFound) {
+		return LoyaltyAccount{}, fmt.Errorf("lock loyalty account: %w", err0)
+	}
 	fresh := LoyaltyAccount{ShopID: key.ShopID, CustomerPlatformID: key.CustomerPlatformID,
 		MaturedThrough: tx.now, LastActivityAt: tx.now, CreatedAt: tx.now, UpdatedAt: tx.now}
 	if err := tx.db.Clauses(clause.OnConflict{DoNothing: true}).Create(&fresh).Error; err != nil {
@@ -120,6 +128,13 @@ func (tx *Tx) PostEntries(key AccountKey, entries []LoyaltyEntry) ([]LoyaltyEntr
 	if err != nil {
 		return nil, LoyaltyAccount{}, err
 	}
+	if tx.pg && len(entries) == 1 {
+		posted, err := tx.postOneAndSave(&a, entries[0], nil)
+		if err != nil {
+			return nil, LoyaltyAccount{}, err
+		}
+		return posted, a, nil
+	}
 	posted, err := tx.postLocked(&a, entries)
 	if err != nil {
 		return nil, LoyaltyAccount{}, err
@@ -162,6 +177,60 @@ func (tx *Tx) postLocked(a *LoyaltyAccount, entries []LoyaltyEntry) ([]LoyaltyEn
 		posted = append(posted, e)
 	}
 	return posted, nil
+}
+
+// postOneAndSave (PostgreSQL): one statement inserts the entry (nothing on
+// a replay), the redemption row if r is set, and saves the account a.
+func (tx *Tx) postOneAndSave(a *LoyaltyAccount, e LoyaltyEntry, r *LoyaltyRedemption) ([]LoyaltyEntry, error) {
+	if e.Kind == "" || e.SourceType == "" || e.SourceID == "" {
+		return nil, fmt.Errorf("loyalty entry: kind, source type and source id are required (%q %q %q)", e.Kind, e.SourceType, e.SourceID)
+	}
+	if e.Points == 0 {
+		return nil, nil
+	}
+	e.ID, e.ShopID, e.CustomerPlatformID = 0, a.ShopID, a.CustomerPlatformID
+	if e.At.IsZero() {
+		e.At = tx.now
+	}
+	e.CreatedAt = tx.now
+	if e.Multiplier.IsZero() {
+		e.Multiplier = decimal.NewFromInt(1)
+	}
+	b := *a
+	b.apply(e)
+	b.UpdatedAt = tx.now
+	args := []any{e.ShopID, e.CustomerPlatformID, e.Kind, e.SourceType, e.SourceID, e.Points, e.PendingUntil, e.Rate, e.Multiplier,
+		e.Basis, e.Currency, e.OrderPlatformID, e.RelatedID, e.Reason, e.Actor, e.At, e.CreatedAt}
+	red := ""
+	if r != nil {
+		red = `, r AS (INSERT INTO loyalty_redemptions (shop_id, customer_platform_id, code, points, value, currency, status, discount_id, error, attempts, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, '', '', 0, ?, ?) RETURNING id)`
+		args = append(args, r.ShopID, r.CustomerPlatformID, r.Code, r.Points, r.Value, r.Currency, r.Status, r.CreatedAt, r.UpdatedAt)
+	}
+	args = append(args, b.Available, b.Pending, b.Debt, b.MaturedThrough, b.Earned, b.Redeemed, b.LastActivityAt, b.UpdatedAt, a.ID)
+	ret := "e.id AS entry_id, 0 AS redemption_id"
+	if r != nil {
+		ret = "e.id AS entry_id, (SELECT id FROM r) AS redemption_id"
+	}
+	var out struct{ EntryID, RedemptionID uint64 }
+	res := tx.db.Raw(`WITH e AS (INSERT INTO loyalty_entries (shop_id, customer_platform_id, kind, source_type, source_id, points, pending_until,
+  rate, multiplier, basis, currency, order_platform_id, related_id, reason, actor, at, created_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (shop_id, kind, source_type, source_id) DO NOTHING RETURNING id)`+red+`
+UPDATE loyalty_accounts SET available = ?, pending = ?, debt = ?, matured_through = ?, earned = ?, redeemed = ?, last_activity_at = ?, updated_at = ?
+FROM e WHERE loyalty_accounts.id = ? RETURNING `+ret, args...).Scan(&out)
+	if res.Error != nil {
+		return nil, fmt.Errorf("post %s %s/%s: %w", e.Kind, e.SourceType, e.SourceID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, nil // a replay
+	}
+	e.ID = out.EntryID
+	if r != nil {
+		r.ID = out.RedemptionID
+	}
+	*a = b
+	return []LoyaltyEntry{e}, nil
 }
 
 func (tx *Tx) saveAccount(a *LoyaltyAccount) error {
@@ -276,6 +345,18 @@ func (s *Store) Redeem(ctx context.Context, now time.Time, key AccountKey, r Loy
 		}
 		r.ID, r.ShopID, r.CustomerPlatformID, r.Status = 0, key.ShopID, key.CustomerPlatformID, RedemptionCreating
 		r.CreatedAt, r.UpdatedAt = tx.now, tx.now
+		if tx.pg {
+			posted, err := tx.postOneAndSave(&a, LoyaltyEntry{Kind: EntryRedeem, SourceType: SourceRedemption, SourceID: r.Code,
+				Points: -r.Points, Basis: r.Value, Currency: r.Currency, Reason: "discount code " + r.Code}, &r)
+			if err != nil {
+				return err
+			}
+			if len(posted) != 1 {
+				return fmt.Errorf("redeem %s: %w", r.Code, ErrConflict)
+			}
+			acct = a
+			return nil
+		}
 		if err := tx.db.Create(&r).Error; err != nil {
 			return fmt.Errorf("record redemption %s: %w", r.Code, err)
 		}

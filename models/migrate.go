@@ -167,6 +167,39 @@ func migrations() []*gormigrate.Migration {
 					"referral_clicks", "loyalty_programs")
 			},
 		},
+		{
+			// Most entries have no pending time (redemptions, reversals of
+			// available points, adjustments) or no order (bonuses,
+			// redemptions): partial indexes skip them, so posting one
+			// updates fewer indexes.
+			ID: "202611230009_loyalty_partial_indexes",
+			Migrate: func(tx *gorm.DB) error {
+				for _, stmt := range []string{
+					"DROP INDEX IF EXISTS ix_loyalty_entries_pending",
+					"DROP INDEX IF EXISTS ix_loyalty_entries_order",
+					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_pending ON loyalty_entries (shop_id, pending_until) WHERE pending_until IS NOT NULL",
+					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_order ON loyalty_entries (shop_id, order_platform_id) WHERE order_platform_id <> 0",
+				} {
+					if err := tx.Exec(stmt).Error; err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Rollback: func(tx *gorm.DB) error {
+				for _, stmt := range []string{
+					"DROP INDEX IF EXISTS ix_loyalty_entries_pending",
+					"DROP INDEX IF EXISTS ix_loyalty_entries_order",
+					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_pending ON loyalty_entries (shop_id, pending_until)",
+					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_order ON loyalty_entries (shop_id, order_platform_id)",
+				} {
+					if err := tx.Exec(stmt).Error; err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
 	}
 }
 

@@ -18,17 +18,18 @@ const benchUsage = `doorstep bench runs the benchmarks.
 Usage:
   doorstep bench ingest [flags]   webhook intake on real PostgreSQL and Redis (docs/BENCHMARKS.md)
   doorstep bench flows [flags]    messages sent per second (email to an SMTP sink) beside asynq's no-op rate
+  doorstep bench loyalty [flags]  the points ledger under concurrent awards, reversals and redemptions, beside a bare baseline
   doorstep bench worker           (internal) the worker process bench ingest starts; reads the app's environment
 
-Run "doorstep bench ingest --help" or "doorstep bench flows --help" for their flags.
+Run "doorstep bench ingest --help", "doorstep bench flows --help" or "doorstep bench loyalty --help" for their flags.
 `
 
-// bench runs the benchmarks (doorstep bench ingest|flows).
+// bench runs the benchmarks (doorstep bench ingest|flows|loyalty).
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, benchUsage)
 		if len(args) == 0 {
-			return errors.New("bench: which benchmark? (ingest, flows)")
+			return errors.New("bench: which benchmark? (ingest, flows, loyalty)")
 		}
 		return nil
 	}
@@ -37,6 +38,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return benchIngest(ctx, args[1:], getenv, stdout)
 	case "flows":
 		return benchFlows(ctx, args[1:], getenv, stdout)
+	case "loyalty":
+		return benchLoyalty(ctx, args[1:], getenv, stdout)
 	case "worker":
 		return appbench.RunWorker(ctx, getenv, stdout, os.Stderr)
 	}
@@ -167,6 +170,61 @@ or the run is reported VOID (exit status 1).`, stdout)
 	}
 	if rep.Void() {
 		return fmt.Errorf("bench flows: VOID run: %s", strings.Join(rep.Ledger.Problems, "; "))
+	}
+	return nil
+}
+
+func benchLoyalty(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := newFlags("bench loyalty", `doorstep bench loyalty measures the points ledger under concurrency: on a fresh PostgreSQL
+database (created on --database-url's server, migrated, dropped at the end) with one shop and
+--customers accounts seeded with 1,000 points each, --workers goroutines run for --duration
+(after a warm-up) ops on uniformly drawn customers through models.Store: ~49% awards (an earn,
+available at once), ~24.5% reversals (sometimes beyond the balance: debt, never a negative
+balance), ~24.5% redemptions (Store.Redeem; not enough points is a completed op, "refused")
+and ~2% replays of a posted source key (must post nothing). In the same run the same op
+stream runs on a bare baseline in the same database: per op one transaction, a conditional
+UPDATE balances … WHERE balance + n >= 0 and one INSERT INTO entries (pgx pool).
+  ledger ops/s (p50, p99)                     target ≥ 2,000/s
+  Doorstep ops/s ÷ baseline ops/s              target ≥ 50%
+Afterwards: Store.VerifyLedger, no negative balance, every customer's entries = what the
+bench posted, no redemption spent points that were not available (the entries replayed in
+posting order), one redemption row per successful redemption, replays posted nothing. Any
+violation or failed op makes the run VOID (exit status 1).`, stdout)
+	dbDefault := getenv("DATABASE_URL")
+	if dbDefault == "" {
+		dbDefault = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	customers := fs.Int("customers", 1000, "customers the ops spread over, uniformly")
+	workers := fs.Int("workers", 16, "concurrent goroutines on each side")
+	duration := fs.Duration("duration", 10*time.Second, "measured time on each side (after a warm-up of min(1s, duration/5))")
+	dbURL := fs.String("database-url", dbDefault, "PostgreSQL server; the bench creates and drops its own database doorstep_bench_<random> there (default: DATABASE_URL or local)")
+	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
+	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles to PREFIX.loyalty-baseline.pprof and PREFIX.loyalty-doorstep.pprof")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("bench loyalty: unexpected arguments %q", fs.Args())
+	case *customers < 1:
+		return errors.New("bench loyalty: --customers must be at least 1")
+	case *workers < 1 || *workers > 256:
+		return errors.New("bench loyalty: --workers must be 1-256")
+	case *duration <= 0:
+		return errors.New("bench loyalty: --duration must be positive")
+	}
+	rep, err := appbench.RunLoyalty(ctx, appbench.LoyaltyConfig{Customers: *customers, Workers: *workers, Duration: *duration,
+		DatabaseURL: *dbURL, Progress: stdout, CPUProfile: *cpuprofile})
+	if err != nil {
+		return fmt.Errorf("bench loyalty: %w", err)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	if err := writeReport(md.Bytes(), *out, stdout); err != nil {
+		return fmt.Errorf("bench loyalty: %w", err)
+	}
+	if rep.Void() {
+		return fmt.Errorf("bench loyalty: VOID run: %s", strings.Join(rep.Problems(), "; "))
 	}
 	return nil
 }

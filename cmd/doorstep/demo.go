@@ -129,6 +129,16 @@ timelines. Nothing to install, no environment variables needed; Ctrl-C stops it.
 		a.Close()
 		return fmt.Errorf("demo settings: %w", err)
 	}
+	// Loyalty on, with a five-minute return window: paid orders earn
+	// pending points, refunds and cancellations take them back and the
+	// shopper's notice lands in the outbox.
+	prog := jobs.DefaultLoyaltyProgram()
+	prog.Enabled = true
+	prog.ReturnWindow = jobs.Duration(5 * time.Minute)
+	if err := jobs.SaveLoyaltyProgram(ctx, a.Store(), shop.ID, prog); err != nil {
+		a.Close()
+		return fmt.Errorf("demo loyalty program: %w", err)
+	}
 	// A kept database already has orders: continue the numbering.
 	existing, err := a.Store().CountOrders(ctx, shop.ID)
 	if err != nil {
