@@ -119,6 +119,9 @@ func TestLoyaltyAPI_AdjustPoints_OncePerKeyAndAudited(t *testing.T) {
 	if r.status != http.StatusOK || replay.Posted || replay.Entry != nil || replay.Account.Available != 80 {
 		t.Fatalf("replay: %d %+v", r.status, replay)
 	}
+	// The same key with other numbers is a client bug: 409, nothing posted.
+	e.callAdminJSON(http.MethodPost, path, tok, `{"points": 500, "reason": "typo", "idempotency_key": "k-1"}`).
+		isError(t, "key reused with other points", http.StatusConflict, "conflict")
 	// The same key for another customer is another adjustment.
 	e.grant(shop, 31, 1, "seed-31")
 	var other reply

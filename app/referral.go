@@ -91,19 +91,22 @@ func (a *App) referralOwner(ctx context.Context, shopParam, code string) (models
 		acct, err := a.store.AccountByReferralCode(ctx, shop.ID, code)
 		return shop, acct, err
 	}
-	shops, err := a.store.ListShops(ctx)
+	accts, err := a.store.AccountsByReferralCode(ctx, code, 10)
 	if err != nil {
 		return models.Shop{}, models.LoyaltyAccount{}, err
 	}
 	var found []models.Shop
 	var owner models.LoyaltyAccount
-	for _, s := range shops {
-		acct, err := a.store.AccountByReferralCode(ctx, s.ID, code)
+	for _, acct := range accts {
+		s, err := a.store.ShopByID(ctx, acct.ShopID)
 		if errors.Is(err, models.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return models.Shop{}, models.LoyaltyAccount{}, err
+		}
+		if !s.Installed() {
+			continue
 		}
 		found, owner = append(found, s), acct
 	}

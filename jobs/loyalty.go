@@ -140,6 +140,15 @@ func (l *Loyalty) Adjust(ctx context.Context, shop models.Shop, customer, points
 		return models.LoyaltyEntry{}, acct, false, err
 	}
 	if len(posted) == 0 {
+		// A retried request is fine; the same key with other numbers is a
+		// client bug that must not pass for a success.
+		prev, err := l.store.EntryBySource(ctx, shop.ID, models.EntryAdjust, models.SourceManual, key)
+		if err != nil {
+			return models.LoyaltyEntry{}, acct, false, err
+		}
+		if prev.Points != points || prev.CustomerPlatformID != customer {
+			return models.LoyaltyEntry{}, acct, false, fmt.Errorf("idempotency key already used for %d points: %w", prev.Points, models.ErrConflict)
+		}
 		return models.LoyaltyEntry{}, acct, false, nil
 	}
 	return posted[0], acct, true, nil

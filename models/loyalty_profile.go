@@ -106,6 +106,21 @@ func (s *Store) AccountByReferralCode(ctx context.Context, shopID uint64, code s
 	return a, nil
 }
 
+// AccountsByReferralCode finds the accounts holding a referral code in any
+// shop (codes are unique per shop only), at most limit: a referral link
+// without ?shop= is resolved with one indexed query.
+func (s *Store) AccountsByReferralCode(ctx context.Context, code string, limit int) ([]LoyaltyAccount, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if code == "" {
+		return nil, nil
+	}
+	var out []LoyaltyAccount
+	if err := s.db.WithContext(ctx).Where("referral_code = ?", code).Order("id").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("referral code %q: %w", code, err)
+	}
+	return out, nil
+}
+
 // SetTier records the tier the customer's rolling spend puts them in. It
 // returns true when the tier changed.
 func (s *Store) SetTier(ctx context.Context, now time.Time, key AccountKey, tier string, spend decimal.Decimal) (bool, LoyaltyAccount, error) {

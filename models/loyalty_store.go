@@ -280,6 +280,17 @@ func (s *Store) OrderEntries(ctx context.Context, shopID uint64, orderPlatformID
 	return out, nil
 }
 
+// EntryBySource reads the entry with that source key; ErrNotFound if none.
+func (s *Store) EntryBySource(ctx context.Context, shopID uint64, kind, sourceType, sourceID string) (LoyaltyEntry, error) {
+	var e LoyaltyEntry
+	err := s.db.WithContext(ctx).Where("shop_id = ? AND kind = ? AND source_type = ? AND source_id = ?", shopID, kind, sourceType, sourceID).
+		Take(&e).Error
+	if err != nil {
+		return LoyaltyEntry{}, fmt.Errorf("loyalty entry %s/%s/%s: %w", kind, sourceType, sourceID, notFound(err))
+	}
+	return e, nil
+}
+
 // HasEntry reports whether the source key is in the ledger.
 func (s *Store) HasEntry(ctx context.Context, shopID uint64, kind, sourceType, sourceID string) (bool, error) {
 	var n int64

@@ -200,6 +200,16 @@ func migrations() []*gormigrate.Migration {
 				return nil
 			},
 		},
+		{
+			// A referral link names only its code: find it across shops.
+			ID: "202611230010_referral_code_index",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Exec("CREATE INDEX IF NOT EXISTS ix_loyalty_accounts_code ON loyalty_accounts (referral_code) WHERE referral_code <> ''").Error
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Exec("DROP INDEX IF EXISTS ix_loyalty_accounts_code").Error
+			},
+		},
 	}
 }
 
