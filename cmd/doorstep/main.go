@@ -44,6 +44,7 @@ Usage:
   doorstep backfill --shop X [--since D]  import a shop's order history now, with a progress bar
   doorstep bench ingest [flags]            measure webhook intake on real PostgreSQL and Redis
   doorstep bench flows [flags]             measure message sending (email to an SMTP sink) beside asynq's no-op rate
+  doorstep bench loyalty [flags]           measure the points ledger under concurrent awards, reversals and redemptions
 
 Run "doorstep <command> --help" for a command's flags. Configuration is in README.md.
 `
