@@ -215,3 +215,41 @@ func TestLoyalty_ReversalWithdrawsAnUnusedCode(t *testing.T) {
 		})
 	}
 }
+
+// The case end to end through the redeemer: 100 concurrent
+// redemption attempts against a balance that covers one → exactly one code
+// on the platform, the balance exact.
+func TestRedeemer_HundredConcurrentAttemptsMakeOneCode(t *testing.T) {
+	t.Parallel()
+	e, fd, r, key := redeemEnv(t) // 700 points; options 500 and 1000
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	var other []error
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := r.Redeem(e.ctx, e.shop, key.CustomerPlatformID, 500)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, models.ErrInsufficientPoints):
+				refused++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 || refused != 99 || len(other) > 0 || len(fd.codes) != 1 || fd.creates != 1 {
+		t.Fatalf("ok %d refused %d other %v; codes on the platform %d (creates %d)", ok, refused, other, len(fd.codes), fd.creates)
+	}
+	a, _ := e.store.Account(e.ctx, key)
+	if a.Available != 200 || a.Redeemed != 500 {
+		t.Fatalf("account %+v, want 200 available", a)
+	}
+	e.verify()
+}
