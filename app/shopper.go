@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doorstep/doorstep/integrations/notify"
+	"github.com/doorstep/doorstep/jobs"
 	"github.com/doorstep/doorstep/jobs/links"
 	"github.com/doorstep/doorstep/models"
 )
@@ -65,10 +66,51 @@ func shopperHeaders() gin.HandlerFunc {
 	}
 }
 
-// pageMeta is what every shopper page's header needs.
+// pageMeta is what every shopper page's header needs: the title, the
+// shop's name and brand, the language, and the clock dates are shown in.
 type pageMeta struct {
 	Title string
 	Shop  string
+	L     shopperLang
+	Brand brandView
+	loc   *time.Location
+}
+
+// shopperMetaKey holds the page's pageMeta in the gin context once the
+// link's shop is known, so a problem page after that point is branded and
+// in the shopper's language too.
+const shopperMetaKey = "doorstep.shopperMeta"
+
+// pageFor resolves the shop's brand and the page's language (locale, then
+// the shop's default locale, then English) and remembers them for c.
+func (a *App) pageFor(c *gin.Context, shop models.Shop, locale string) pageMeta {
+	s, err := jobs.LoadSettings(c.Request.Context(), a.store, shop.ID)
+	if err != nil {
+		// A page with the default look beats no page.
+		a.log.Warn("shopper page settings", "shop", shop.ID, "err", err)
+	}
+	loc := time.UTC
+	for _, tz := range []string{s.Timezone, shop.Timezone} {
+		if l, err := time.LoadLocation(tz); tz != "" && err == nil {
+			loc = l
+			break
+		}
+	}
+	m := pageMeta{Shop: shopName(shop), L: langOf(shopperLanguage(locale, s.Locale)), Brand: brandOf(s), loc: loc}
+	c.Set(shopperMetaKey, m)
+	return m
+}
+
+// metaOf is the page's pageMeta: the link's shop's, or, before the shop is
+// known, the default look in the browser's language.
+func metaOf(c *gin.Context) pageMeta {
+	if v, ok := c.Get(shopperMetaKey); ok {
+		if m, ok := v.(pageMeta); ok {
+			return m
+		}
+	}
+	return pageMeta{L: langOf(shopperLanguage(acceptLanguage(c.GetHeader("Accept-Language"))...)),
+		Brand: brandOf(jobs.DefaultSettings()), loc: time.UTC}
 }
 
 type problemPage struct {
@@ -91,34 +133,48 @@ func (a *App) renderShopper(c *gin.Context, status int, name string, data any) {
 	c.Abort()
 }
 
+// shopperProblem renders the problem page with English words (callers
+// outside the shopper pages have no catalog keys).
 func (a *App) shopperProblem(c *gin.Context, status int, heading, message string) {
-	a.renderShopper(c, status, "problem.html", problemPage{pageMeta: pageMeta{Title: heading}, Heading: heading, Message: message})
+	m := metaOf(c)
+	m.L = langOf("en")
+	m.Title = heading
+	a.renderShopper(c, status, "problem.html", problemPage{pageMeta: m, Heading: heading, Message: message})
+}
+
+// localProblem renders the problem page in the page's language:
+// headingKey is a catalog key, message is already translated.
+func (a *App) localProblem(c *gin.Context, status int, headingKey, message string) {
+	m := metaOf(c)
+	m.Title = m.L.t(headingKey)
+	a.renderShopper(c, status, "problem.html", problemPage{pageMeta: m, Heading: m.Title, Message: message})
+}
+
+// shopperProblemOf renders problem.<name>.heading and .message.
+func (a *App) shopperProblemOf(c *gin.Context, status int, name string) {
+	a.localProblem(c, status, "problem."+name+".heading", metaOf(c).L.t("problem."+name+".message"))
 }
 
 func (a *App) shopperInternal(c *gin.Context, what string, err error) {
 	a.log.Error("shopper page", "page", what, "err", err)
-	a.shopperProblem(c, http.StatusInternalServerError, "Something went wrong",
-		"We could not load this page. Please try again in a few minutes.")
+	a.shopperProblemOf(c, http.StatusInternalServerError, "internal")
 }
 
 func (a *App) shopperNotFound(c *gin.Context) {
-	a.shopperProblem(c, http.StatusNotFound, "We can't find this",
-		"What this link was about no longer exists. If you need help, reply to the message you got it in.")
+	a.shopperProblemOf(c, http.StatusNotFound, "notfound")
 }
 
 // linkClaims verifies the path's token for purpose. On failure it has
-// answered: 410 for an expired link, 400 for anything else, never a hint
-// of what the token was about.
+// answered 404 with a friendly page (saying whether the link expired or is
+// broken), never a hint of what the token was about.
 func (a *App) linkClaims(c *gin.Context, purpose string) (links.Claims, bool) {
 	cl, err := a.composer.Signer().Verify(c.Param("token"), purpose, a.now())
 	switch {
 	case errors.Is(err, links.ErrExpired):
-		a.shopperProblem(c, http.StatusGone, "This link has expired",
-			"Links in our messages stop working after a while to keep your details safe. If you still need help, reply to the message or contact the shop.")
+		a.shopperProblemOf(c, http.StatusNotFound, "expired")
 		return links.Claims{}, false
 	case err != nil:
-		a.shopperProblem(c, http.StatusBadRequest, "This link doesn't work",
-			"It may have been cut short or changed. Try opening it again from the message, or copy the whole address into your browser.")
+		a.shopperProblemOf(c, http.StatusNotFound, "invalid")
 		return links.Claims{}, false
 	}
 	return cl, true
@@ -135,6 +191,7 @@ func (a *App) linkOrder(c *gin.Context, cl links.Claims) (models.Shop, models.Or
 	if err == nil {
 		var o models.Order
 		if o, err = a.store.Order(ctx, shop.ID, cl.OrderID); err == nil {
+			a.pageFor(c, shop, o.Locale)
 			return shop, o, true
 		}
 	}
@@ -177,6 +234,7 @@ func (a *App) linkMessage(c *gin.Context, cl links.Claims) (models.Shop, models.
 		a.shopperInternal(c, "load shop", err)
 		return models.Shop{}, models.Message{}, false
 	}
+	a.pageFor(c, shop, m.Locale)
 	return shop, m, true
 }
 
@@ -196,32 +254,6 @@ func firstName(o models.Order) string {
 	return first
 }
 
-// shopClock shows times in the shop's time zone, which is what its
-// shoppers mostly live in.
-type shopClock struct{ loc *time.Location }
-
-func clockOf(s models.Shop) shopClock {
-	loc, err := time.LoadLocation(s.Timezone)
-	if err != nil || s.Timezone == "" {
-		loc = time.UTC
-	}
-	return shopClock{loc}
-}
-
-func (k shopClock) day(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(k.loc).Format("Monday 2 January 2006")
-}
-
-func (k shopClock) moment(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(k.loc).Format("2 Jan 2006, 15:04 MST")
-}
-
 // ---- tracking ----
 
 type trackingPage struct {
@@ -230,6 +262,11 @@ type trackingPage struct {
 	OrderName string
 	Placed    string
 	Cancelled bool
+	// Delay is "problem" (a failed or attempted delivery), "late" (an
+	// estimated delivery passed without delivery) or "".
+	Delay     string
+	DelayDay  string     // the passed estimate, for "late"
+	Steps     []stepView // for an order not shipped yet
 	Shipments []shipmentView
 	Items     []itemView
 }
@@ -243,8 +280,15 @@ type shipmentView struct {
 	Tone           string // ok, warn, bad or "" (the badge's colour)
 	Estimated      string
 	Delivered      string
+	Steps          []stepView
 	Events         []eventView
 	Items          []itemView
+}
+
+// stepView is one step of ordered → shipped → out for delivery →
+// delivered; State is done, current or todo.
+type stepView struct {
+	Label, State string
 }
 
 type eventView struct {
@@ -256,29 +300,33 @@ type itemView struct {
 	Quantity       int
 }
 
-// statusLabels say the shipment statuses the way a shopper would.
-var statusLabels = map[string]string{
-	models.ShipmentConfirmed:        "Shipped",
-	models.ShipmentInTransit:        "In transit",
-	models.ShipmentOutForDelivery:   "Out for delivery",
-	models.ShipmentAttemptedDeliver: "Delivery attempted",
-	models.ShipmentDelivered:        "Delivered",
-	models.ShipmentFailure:          "Delivery problem",
-	models.ShipmentReadyForPickup:   "Ready for pickup",
-	"label_printed":                 "Label printed",
-	"label_purchased":               "Label printed",
-	"carrier_picked_up":             "Picked up by the carrier",
+// trackingSteps are the progress list's steps, as catalog keys.
+var trackingSteps = []string{"step.ordered", "step.shipped", "step.out_for_delivery", "step.delivered"}
+
+// stepOf places a shipment status on the progress list: a problem stays on
+// the step it was reached from.
+func stepOf(status string, delivered bool) int {
+	switch {
+	case delivered || status == models.ShipmentDelivered:
+		return 3
+	case status == models.ShipmentOutForDelivery, status == models.ShipmentAttemptedDeliver, status == models.ShipmentReadyForPickup:
+		return 2
+	}
+	return 1
 }
 
-func statusLabel(s string) string {
-	if s == "" {
-		s = models.ShipmentConfirmed
+func stepsAt(l shopperLang, current int) []stepView {
+	out := make([]stepView, len(trackingSteps))
+	for i, key := range trackingSteps {
+		state := "todo"
+		if i < current {
+			state = "done"
+		} else if i == current {
+			state = "current"
+		}
+		out[i] = stepView{Label: l.t(key), State: state}
 	}
-	if l, ok := statusLabels[s]; ok {
-		return l
-	}
-	l := strings.ReplaceAll(s, "_", " ")
-	return strings.ToUpper(l[:1]) + l[1:]
+	return out
 }
 
 func statusTone(s string) string {
@@ -309,14 +357,16 @@ func (a *App) handleTracking() gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		shop, o, ok := a.linkOrder(c, cl)
+		_, o, ok := a.linkOrder(c, cl)
 		if !ok {
 			return
 		}
-		clock := clockOf(shop)
+		m := metaOf(c)
+		m.Title = m.L.t("title.order", o.Name)
+		now := a.now()
 		p := trackingPage{
-			pageMeta:  pageMeta{Title: "Order " + o.Name, Shop: shopName(shop)},
-			FirstName: firstName(o), OrderName: o.Name, Placed: clock.day(o.PlatformCreatedAt), Cancelled: o.Cancelled(),
+			pageMeta:  m,
+			FirstName: firstName(o), OrderName: o.Name, Placed: m.L.day(m.loc, o.PlatformCreatedAt), Cancelled: o.Cancelled(),
 		}
 		for _, l := range o.LineItems {
 			p.Items = append(p.Items, itemView{Title: l.Title, Variant: l.VariantTitle, Quantity: l.Quantity})
@@ -329,25 +379,49 @@ func (a *App) handleTracking() gin.HandlerFunc {
 				live = append(live, f)
 			}
 		}
+		var lateBy *time.Time
 		for i, f := range live {
+			delivered := f.DeliveredAt != nil || f.ShipmentStatus == models.ShipmentDelivered
 			s := shipmentView{
 				Number: i + 1, Count: len(live), Carrier: f.TrackingCompany, TrackingNumber: f.TrackingNumber,
-				TrackingURL: webURL(f.TrackingURL), Status: statusLabel(f.ShipmentStatus), Tone: statusTone(f.ShipmentStatus),
+				TrackingURL: webURL(f.TrackingURL), Status: m.L.status(f.ShipmentStatus), Tone: statusTone(f.ShipmentStatus),
+				Steps: stepsAt(m.L, stepOf(f.ShipmentStatus, delivered)),
 			}
 			if f.DeliveredAt != nil {
-				s.Delivered = clock.day(*f.DeliveredAt)
-			} else if f.EstimatedDeliveryAt != nil && f.ShipmentStatus != models.ShipmentDelivered {
-				s.Estimated = clock.day(*f.EstimatedDeliveryAt)
+				s.Delivered = m.L.day(m.loc, *f.DeliveredAt)
+			} else if f.EstimatedDeliveryAt != nil && !delivered {
+				s.Estimated = m.L.day(m.loc, *f.EstimatedDeliveryAt)
+			}
+			switch {
+			case delivered:
+			case f.ShipmentStatus == models.ShipmentFailure || f.ShipmentStatus == models.ShipmentAttemptedDeliver:
+				p.Delay = "problem"
+			case f.EstimatedDeliveryAt != nil && f.EstimatedDeliveryAt.Before(now) && f.ShipmentStatus != models.ShipmentReadyForPickup:
+				if s.Tone == "" {
+					s.Tone = "warn"
+				}
+				if lateBy == nil || f.EstimatedDeliveryAt.Before(*lateBy) {
+					lateBy = f.EstimatedDeliveryAt
+				}
 			}
 			for j := len(f.Events) - 1; j >= 0; j-- { // newest first
 				ev := f.Events[j]
-				s.Events = append(s.Events, eventView{When: clock.moment(ev.HappenedAt), Status: statusLabel(ev.Status),
+				s.Events = append(s.Events, eventView{When: m.L.moment(m.loc, ev.HappenedAt), Status: m.L.status(ev.Status),
 					Place: joinNonEmpty(", ", ev.City, ev.Province, ev.Country), Message: ev.Message})
 			}
 			if len(live) > 1 {
 				s.Items = packageItems(o, f)
 			}
 			p.Shipments = append(p.Shipments, s)
+		}
+		if p.Delay == "" && lateBy != nil {
+			p.Delay, p.DelayDay = "late", m.L.day(m.loc, *lateBy)
+		}
+		if p.Cancelled {
+			p.Delay = ""
+		}
+		if len(live) == 0 && !p.Cancelled {
+			p.Steps = stepsAt(m.L, 0)
 		}
 		a.renderShopper(c, http.StatusOK, "tracking.html", p)
 	}
@@ -389,7 +463,11 @@ type feedbackPage struct {
 	OrderName string
 	Saved     bool
 	Scores    []scoreView
-	Products  []productView
+	// Delivery offers the delivery rating (with DeliveryComment) when the
+	// page was not opened with a score: the saved one is checked.
+	Delivery        []starOption
+	DeliveryComment string
+	Products        []productView
 }
 
 // scoreView is a delivery rating or an NPS score the shopper just gave;
@@ -411,7 +489,16 @@ type productView struct {
 type starOption struct {
 	Value   int
 	Label   string
+	Glyph   string // "★★★★", shown beside Label and hidden from screen readers
 	Checked bool
+}
+
+func starOptions(l shopperLang, checked int) []starOption {
+	out := make([]starOption, 0, 5)
+	for n := 1; n <= 5; n++ {
+		out = append(out, starOption{Value: n, Label: l.stars(n), Glyph: strings.Repeat("★", n), Checked: checked == n})
+	}
+	return out
 }
 
 // orderProduct is one product of the order that can be reviewed.
@@ -448,34 +535,38 @@ func scoreParam(v string, lo, hi int) (int, bool, bool) {
 	return n, true, true
 }
 
-func (a *App) badFeedback(c *gin.Context, msg string) {
-	a.shopperProblem(c, http.StatusBadRequest, "We couldn't save that", msg+" Please go back and try again.")
+// badFeedback answers a rejected score or form: key (with args) says what
+// was wrong, in the page's language.
+func (a *App) badFeedback(c *gin.Context, key string, args ...any) {
+	l := metaOf(c).L
+	a.localProblem(c, http.StatusBadRequest, "problem.unsaved.heading", l.t(key, args...)+" "+l.t("problem.try_again"))
 }
 
 // feedbackPageData builds the page from what the order has stored, with
 // scores (just given) on top.
-func feedbackPageData(c *gin.Context, shop models.Shop, o models.Order, saved []models.Feedback, scores []scoreView) feedbackPage {
+func feedbackPageData(c *gin.Context, o models.Order, saved []models.Feedback, scores []scoreView) feedbackPage {
+	m := metaOf(c)
+	m.Title = m.L.t("title.feedback", o.Name)
 	p := feedbackPage{
-		pageMeta: pageMeta{Title: "Your feedback on order " + o.Name, Shop: shopName(shop)},
+		pageMeta: m,
 		Action:   c.Request.URL.Path, FirstName: firstName(o), OrderName: o.Name, Scores: scores,
 	}
 	reviews := map[int64]models.Feedback{}
+	var delivery models.Feedback
 	for _, f := range saved {
-		if f.Kind == models.FeedbackReview {
+		switch f.Kind {
+		case models.FeedbackReview:
 			reviews[f.ProductID] = f
+		case models.FeedbackDelivery:
+			delivery = f
 		}
+	}
+	if len(scores) == 0 {
+		p.Delivery, p.DeliveryComment = starOptions(m.L, delivery.Rating), delivery.Comment
 	}
 	for _, pr := range orderProducts(o) {
 		r := reviews[pr.ID]
-		v := productView{ID: pr.ID, Title: pr.Title, Text: r.Comment}
-		for n := 1; n <= 5; n++ {
-			label := strconv.Itoa(n) + " stars"
-			if n == 1 {
-				label = "1 star"
-			}
-			v.Stars = append(v.Stars, starOption{Value: n, Label: label, Checked: r.Rating == n})
-		}
-		p.Products = append(p.Products, v)
+		p.Products = append(p.Products, productView{ID: pr.ID, Title: pr.Title, Text: r.Comment, Stars: starOptions(m.L, r.Rating)})
 	}
 	return p
 }
@@ -492,7 +583,7 @@ func (a *App) handleFeedbackPage() gin.HandlerFunc {
 		rating, hasRating, okRating := scoreParam(c.Query("rating"), 1, 5)
 		nps, hasNPS, okNPS := scoreParam(c.Query("nps"), 0, 10)
 		if !okRating || !okNPS {
-			a.badFeedback(c, "A rating goes from 1 to 5 and a score from 0 to 10.")
+			a.badFeedback(c, "problem.score_range")
 			return
 		}
 		shop, o, ok := a.linkOrder(c, cl)
@@ -528,7 +619,7 @@ func (a *App) handleFeedbackPage() gin.HandlerFunc {
 		if hasNPS && !give(models.FeedbackNPS, "nps", nps, 10) {
 			return
 		}
-		p := feedbackPageData(c, shop, o, saved, scores)
+		p := feedbackPageData(c, o, saved, scores)
 		p.Saved = len(scores) > 0
 		a.renderShopper(c, http.StatusOK, "feedback.html", p)
 	}
@@ -545,7 +636,7 @@ func (a *App) handleFeedbackPost() gin.HandlerFunc {
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxShopperForm)
 		if err := c.Request.ParseForm(); err != nil {
-			a.badFeedback(c, "The form did not come through.")
+			a.badFeedback(c, "problem.form")
 			return
 		}
 		form := c.Request.PostForm
@@ -556,16 +647,16 @@ func (a *App) handleFeedbackPost() gin.HandlerFunc {
 		rating, hasRating, okRating := scoreParam(form.Get("rating"), 1, 5)
 		nps, hasNPS, okNPS := scoreParam(form.Get("nps"), 0, 10)
 		if !okRating || !okNPS {
-			a.badFeedback(c, "A rating goes from 1 to 5 and a score from 0 to 10.")
+			a.badFeedback(c, "problem.score_range")
 			return
 		}
 		comment := strings.TrimSpace(form.Get("comment"))
 		if utf8.RuneCountInString(comment) > maxFeedbackText {
-			a.badFeedback(c, "Your comment is longer than "+strconv.Itoa(maxFeedbackText)+" characters.")
+			a.badFeedback(c, "problem.comment_long", maxFeedbackText)
 			return
 		}
 		if comment != "" && !hasRating && !hasNPS {
-			a.badFeedback(c, "A comment goes with a rating.")
+			a.badFeedback(c, "problem.comment_alone")
 			return
 		}
 
@@ -598,7 +689,7 @@ func (a *App) handleFeedbackPost() gin.HandlerFunc {
 			}
 			id, err := strconv.ParseInt(strings.TrimSuffix(rest, "_text"), 10, 64)
 			if err != nil || !products[id] {
-				a.badFeedback(c, "That product is not part of this order.")
+				a.badFeedback(c, "problem.foreign_product")
 				return
 			}
 		}
@@ -608,13 +699,13 @@ func (a *App) handleFeedbackPost() gin.HandlerFunc {
 			stars, has, okStars := scoreParam(form.Get(key), 1, 5)
 			switch {
 			case !okStars:
-				a.badFeedback(c, "A product rating goes from 1 to 5 stars.")
+				a.badFeedback(c, "problem.stars_range")
 				return
 			case utf8.RuneCountInString(text) > maxFeedbackText:
-				a.badFeedback(c, "Your review of "+p.Title+" is longer than "+strconv.Itoa(maxFeedbackText)+" characters.")
+				a.badFeedback(c, "problem.review_long", p.Title, maxFeedbackText)
 				return
 			case !has && text != "":
-				a.badFeedback(c, "Please choose a star rating for "+p.Title+" to go with your review.")
+				a.badFeedback(c, "problem.review_no_stars", p.Title)
 				return
 			case !has:
 				continue // not reviewed: a review saved earlier stays
@@ -644,7 +735,7 @@ func (a *App) handleFeedbackPost() gin.HandlerFunc {
 			a.shopperInternal(c, "load feedback", err)
 			return
 		}
-		p := feedbackPageData(c, shop, o, saved, scores)
+		p := feedbackPageData(c, o, saved, scores)
 		p.Saved = true
 		a.renderShopper(c, http.StatusOK, "feedback.html", p)
 	}
@@ -682,37 +773,41 @@ func maskAddress(channel, addr string) string {
 	return string(first) + "***@" + domain
 }
 
-func channelWords(channel string) string {
+func channelWords(l shopperLang, channel string) string {
 	if channel == notify.SMSChannel {
-		return "text messages"
+		return l.t("channel.sms")
 	}
-	return "emails"
+	return l.t("channel.email")
 }
 
-func (a *App) consentPageData(c *gin.Context, shop models.Shop, m models.Message, title string) (consentPage, bool) {
+// consentPageData builds the preferences or unsubscribe page; titleKey is
+// a catalog key.
+func (a *App) consentPageData(c *gin.Context, m models.Message, titleKey string) (consentPage, bool) {
 	unsub, err := a.store.IsSuppressed(c.Request.Context(), m.ShopID, m.Channel, m.Recipient, models.SuppressUnsubscribed)
 	if err != nil {
 		a.shopperInternal(c, "consent", err)
 		return consentPage{}, false
 	}
-	return consentPage{pageMeta: pageMeta{Title: title, Shop: shopName(shop)}, Action: c.Request.URL.Path,
-		Address: maskAddress(m.Channel, m.Recipient), Channel: channelWords(m.Channel), Unsubscribed: unsub}, true
+	meta := metaOf(c)
+	meta.Title = meta.L.t(titleKey)
+	return consentPage{pageMeta: meta, Action: c.Request.URL.Path,
+		Address: maskAddress(m.Channel, m.Recipient), Channel: channelWords(meta.L, m.Channel), Unsubscribed: unsub}, true
 }
 
 // handleConsentPage shows the preferences or the unsubscribe page for the
 // token's message. It only shows: changes are POSTs (mail scanners follow
 // every link in a message).
-func (a *App) handleConsentPage(purpose, title, page string) gin.HandlerFunc {
+func (a *App) handleConsentPage(purpose, titleKey, page string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cl, ok := a.linkClaims(c, purpose)
 		if !ok {
 			return
 		}
-		shop, m, ok := a.linkMessage(c, cl)
+		_, m, ok := a.linkMessage(c, cl)
 		if !ok {
 			return
 		}
-		p, ok := a.consentPageData(c, shop, m, title)
+		p, ok := a.consentPageData(c, m, titleKey)
 		if !ok {
 			return
 		}
@@ -721,7 +816,7 @@ func (a *App) handleConsentPage(purpose, title, page string) gin.HandlerFunc {
 }
 
 func (a *App) handlePreferences() gin.HandlerFunc {
-	return a.handleConsentPage(links.Preferences, "Your message preferences", "preferences.html")
+	return a.handleConsentPage(links.Preferences, "title.preferences", "preferences.html")
 }
 
 func (a *App) handlePreferencesPost() gin.HandlerFunc {
@@ -732,15 +827,15 @@ func (a *App) handlePreferencesPost() gin.HandlerFunc {
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxShopperForm)
 		if err := c.Request.ParseForm(); err != nil {
-			a.shopperProblem(c, http.StatusBadRequest, "We couldn't save that", "The form did not come through. Please go back and try again.")
+			a.badFeedback(c, "problem.form")
 			return
 		}
 		action := c.Request.PostForm.Get("action")
 		if action != "unsubscribe" && action != "resubscribe" {
-			a.shopperProblem(c, http.StatusBadRequest, "We couldn't save that", "Please use the buttons on the page.")
+			a.localProblem(c, http.StatusBadRequest, "problem.unsaved.heading", metaOf(c).L.t("problem.use_buttons"))
 			return
 		}
-		shop, m, ok := a.linkMessage(c, cl)
+		_, m, ok := a.linkMessage(c, cl)
 		if !ok {
 			return
 		}
@@ -756,7 +851,7 @@ func (a *App) handlePreferencesPost() gin.HandlerFunc {
 			a.shopperInternal(c, "preferences", err)
 			return
 		}
-		p, ok := a.consentPageData(c, shop, m, "Your message preferences")
+		p, ok := a.consentPageData(c, m, "title.preferences")
 		if !ok {
 			return
 		}
@@ -768,7 +863,7 @@ func (a *App) handlePreferencesPost() gin.HandlerFunc {
 // handleUnsubscribePage only asks: mail scanners open every link in a
 // message, so a GET must never unsubscribe anybody.
 func (a *App) handleUnsubscribePage() gin.HandlerFunc {
-	return a.handleConsentPage(links.Unsubscribe, "Unsubscribe", "unsubscribe.html")
+	return a.handleConsentPage(links.Unsubscribe, "title.unsubscribe", "unsubscribe.html")
 }
 
 // handleUnsubscribePost is both the page's button and RFC 8058 one-click
@@ -781,7 +876,7 @@ func (a *App) handleUnsubscribePost() gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		shop, m, ok := a.linkMessage(c, cl)
+		_, m, ok := a.linkMessage(c, cl)
 		if !ok {
 			return
 		}
@@ -791,7 +886,7 @@ func (a *App) handleUnsubscribePost() gin.HandlerFunc {
 			a.shopperInternal(c, "unsubscribe", err)
 			return
 		}
-		p, ok := a.consentPageData(c, shop, m, "You're unsubscribed")
+		p, ok := a.consentPageData(c, m, "title.unsubscribed")
 		if !ok {
 			return
 		}

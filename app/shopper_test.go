@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/doorstep/doorstep/jobs"
 	"github.com/doorstep/doorstep/jobs/links"
 	"github.com/doorstep/doorstep/models"
 )
@@ -212,17 +216,17 @@ func TestShopper_BadLinks_FriendlyPagesNoDataNothingStored(t *testing.T) {
 		want               int
 		says               string
 	}{
-		{"tampered tracking", "GET", "/t/" + tamper(f.token(t, links.Tracking, "", future)), nil, http.StatusBadRequest, "cut short"},
-		{"tampered rating", "GET", "/f/" + tamper(f.token(t, links.Feedback, "", future)) + "?rating=5", nil, http.StatusBadRequest, "cut short"},
-		{"tampered review post", "POST", "/f/" + tamper(f.token(t, links.Feedback, "", future)), url.Values{"review_11": {"5"}}, http.StatusBadRequest, "cut short"},
-		{"tampered unsubscribe", "POST", "/u/" + tamper(f.token(t, links.Unsubscribe, msg, future)), oneClick, http.StatusBadRequest, "cut short"},
-		{"tampered preferences", "POST", "/p/" + tamper(f.token(t, links.Preferences, msg, future)), url.Values{"action": {"unsubscribe"}}, http.StatusBadRequest, "cut short"},
-		{"tracking token used for feedback", "GET", "/f/" + f.token(t, links.Tracking, "", future) + "?rating=5", nil, http.StatusBadRequest, "cut short"},
-		{"preferences token used to unsubscribe", "POST", "/u/" + f.token(t, links.Preferences, msg, future), oneClick, http.StatusBadRequest, "cut short"},
-		{"garbage", "GET", "/t/not-a-token", nil, http.StatusBadRequest, "cut short"},
-		{"expired tracking", "GET", "/t/" + f.token(t, links.Tracking, "", past), nil, http.StatusGone, "expired"},
-		{"expired rating", "GET", "/f/" + f.token(t, links.Feedback, "", past) + "?rating=5", nil, http.StatusGone, "expired"},
-		{"expired unsubscribe", "POST", "/u/" + f.token(t, links.Unsubscribe, msg, past), oneClick, http.StatusGone, "expired"},
+		{"tampered tracking", "GET", "/t/" + tamper(f.token(t, links.Tracking, "", future)), nil, http.StatusNotFound, "cut short"},
+		{"tampered rating", "GET", "/f/" + tamper(f.token(t, links.Feedback, "", future)) + "?rating=5", nil, http.StatusNotFound, "cut short"},
+		{"tampered review post", "POST", "/f/" + tamper(f.token(t, links.Feedback, "", future)), url.Values{"review_11": {"5"}}, http.StatusNotFound, "cut short"},
+		{"tampered unsubscribe", "POST", "/u/" + tamper(f.token(t, links.Unsubscribe, msg, future)), oneClick, http.StatusNotFound, "cut short"},
+		{"tampered preferences", "POST", "/p/" + tamper(f.token(t, links.Preferences, msg, future)), url.Values{"action": {"unsubscribe"}}, http.StatusNotFound, "cut short"},
+		{"tracking token used for feedback", "GET", "/f/" + f.token(t, links.Tracking, "", future) + "?rating=5", nil, http.StatusNotFound, "cut short"},
+		{"preferences token used to unsubscribe", "POST", "/u/" + f.token(t, links.Preferences, msg, future), oneClick, http.StatusNotFound, "cut short"},
+		{"garbage", "GET", "/t/not-a-token", nil, http.StatusNotFound, "cut short"},
+		{"expired tracking", "GET", "/t/" + f.token(t, links.Tracking, "", past), nil, http.StatusNotFound, "expired"},
+		{"expired rating", "GET", "/f/" + f.token(t, links.Feedback, "", past) + "?rating=5", nil, http.StatusNotFound, "expired"},
+		{"expired unsubscribe", "POST", "/u/" + f.token(t, links.Unsubscribe, msg, past), oneClick, http.StatusNotFound, "expired"},
 		{"unknown message", "GET", "/u/" + f.token(t, links.Unsubscribe, "message:999999999", future), nil, http.StatusNotFound, "no longer exists"},
 		{"unknown message post", "POST", "/u/" + f.token(t, links.Unsubscribe, "message:999999999", future), oneClick, http.StatusNotFound, "no longer exists"},
 		{"unknown preferences message", "GET", "/p/" + f.token(t, links.Preferences, "message:999999999", future), nil, http.StatusNotFound, "no longer exists"},
@@ -424,5 +428,287 @@ func TestShopper_Unsubscribe_GetAsksOneClickPostUnsubscribesPreferencesResubscri
 	// Only this shop's marketing to this address stops.
 	if ok, _ := e.app.store.IsSuppressed(ctx, f.shop.ID+1000, "email", shopperEmail, models.SuppressUnsubscribed); ok {
 		t.Fatal("the unsubscribe reached another shop")
+	}
+}
+
+// ---- branded, localized pages ----
+
+// localeOrder is shopperOrder with the shopper's checkout language.
+func localeOrder(id, number int64, created time.Time, locale string) []byte {
+	var o map[string]any
+	dec := json.NewDecoder(bytes.NewReader(shopperOrder(id, number, shopperEmail, created, false)))
+	dec.UseNumber()
+	if err := dec.Decode(&o); err != nil {
+		panic(err)
+	}
+	if locale != "" {
+		o["customer_locale"] = locale
+	}
+	b, _ := json.Marshal(o)
+	return b
+}
+
+// packageBody is a fulfillment of qty units of one line, with an optional
+// estimated delivery.
+func packageBody(id, orderID, lineID int64, qty int, tracking string, at time.Time, eta *time.Time) []byte {
+	f := map[string]any{"id": id, "order_id": orderID, "status": "success", "tracking_company": "UPS",
+		"tracking_number": tracking, "tracking_url": "https://ups.example/" + tracking, "shipment_status": nil,
+		"created_at": at.Format(time.RFC3339), "updated_at": at.Format(time.RFC3339),
+		"line_items": []any{map[string]any{"id": lineID, "quantity": qty}}}
+	if eta != nil {
+		f["estimated_delivery_at"] = eta.Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(f)
+	return b
+}
+
+// brandedShop is a shop with saved settings and three orders: #2001 split
+// in two packages, #2002 late, #2003 a French shopper's. The order ids are
+// ten apart so their line ids (see lineID) never meet.
+type brandedShop struct {
+	e                   *testEnv
+	shop                models.Shop
+	split, late, french int64
+	messageID           uint64
+}
+
+func newBrandedShop(t *testing.T, edit func(*jobs.Settings)) brandedShop {
+	t.Helper()
+	e := newEnv(t)
+	const dom = "branded.myshopify.com"
+	shop := e.installShop(dom)
+	s := jobs.DefaultSettings()
+	s.Brand.Color = "#ffb400" // too light for white text: the accent darkens
+	if edit != nil {
+		edit(&s)
+	}
+	if err := jobs.SaveSettings(context.Background(), e.app.store, shop.ID, s); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-72 * time.Hour)
+	b := brandedShop{e: e, shop: shop, split: 5_400_000_000_000_001, late: 5_400_000_000_000_011, french: 5_400_000_000_000_021}
+	hook := func(topic string, body []byte) {
+		e.post(webhook{shop: dom, topic: topic, body: body})
+		e.processAll()
+	}
+	future, past := time.Now().Add(48*time.Hour), time.Now().Add(-30*time.Hour)
+
+	hook("orders/paid", localeOrder(b.split, 2001, t0, "en"))
+	hook("fulfillments/create", packageBody(6_100_000_000_000_001, b.split, lineID(b.split), 2, "1ZSPLITA", t0.Add(time.Hour), nil))
+	hook("fulfillments/create", packageBody(6_100_000_000_000_002, b.split, lineID(b.split)+1, 1, "1ZSPLITB", t0.Add(2*time.Hour), &future))
+	hook("fulfillment_events/create", carrierEventBody(401, 6_100_000_000_000_001, b.split, "in_transit", t0.Add(3*time.Hour)))
+	hook("fulfillment_events/create", carrierEventBody(402, 6_100_000_000_000_001, b.split, "out_for_delivery", t0.Add(50*time.Hour)))
+
+	hook("orders/paid", localeOrder(b.late, 2002, t0, ""))
+	hook("fulfillments/create", packageBody(6_100_000_000_000_003, b.late, lineID(b.late), 2, "1ZLATE", t0.Add(time.Hour), &past))
+	hook("fulfillment_events/create", carrierEventBody(403, 6_100_000_000_000_003, b.late, "in_transit", t0.Add(3*time.Hour)))
+
+	hook("orders/paid", localeOrder(b.french, 2003, t0, "fr-CA"))
+	hook("fulfillments/create", packageBody(6_100_000_000_000_005, b.french, lineID(b.french), 2, "1ZFRENCH", t0.Add(time.Hour), &future))
+
+	m := &models.Message{ShopID: shop.ID, OrderPlatformID: b.split, Flow: "review_request", Step: "ask",
+		Channel: "email", Recipient: shopperEmail, Marketing: true}
+	if _, err := e.app.store.QueueMessage(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	b.messageID = m.ID
+	return b
+}
+
+// link is a signed path for one of the shop's orders (or its message).
+func (b brandedShop) link(t *testing.T, purpose string, orderID int64) string {
+	t.Helper()
+	cl := links.Claims{ShopID: int64(b.shop.ID), OrderID: orderID, Purpose: purpose, Expires: time.Now().Add(time.Hour)}
+	if purpose == links.Preferences || purpose == links.Unsubscribe {
+		cl.Subject = "message:" + strconv.FormatUint(b.messageID, 10)
+	}
+	tok, err := b.e.app.composer.Signer().Sign(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "/" + purpose + "/" + tok
+}
+
+func TestShopper_Tracking_SplitLateFrenchBranded(t *testing.T) {
+	t.Parallel()
+	b := newBrandedShop(t, func(s *jobs.Settings) {
+		s.Brand.LogoURL = "https://cdn.example/logo.png"
+		s.Locale = "de"
+	})
+	e := b.e
+
+	r := e.shopperCall("GET", b.link(t, links.Tracking, b.split), nil)
+	r.wantPage(t, "split", http.StatusOK)
+	r.wantContains(t, "split", "Package 1 of 2", "Package 2 of 2", "1ZSPLITA", "1ZSPLITB", "Estimated delivery",
+		"<li>Tea × 2</li></ul>", "<li>Mug (Blue) × 1</li></ul>",
+		`aria-current="step">Out for delivery`, `aria-current="step">Shipped`, `<img src="https://cdn.example/logo.png" alt="Acme">`,
+		"--accent:"+accessibleAccent("#ffb400"), "--stripe:#ffb400", `<meta name="viewport"`)
+	r.wantLacks(t, "split", "running late", "problem with the delivery", shopperEmail)
+	if strings.Count(r.body, `aria-current="step"`) != 2 {
+		t.Fatalf("want one current step per package:\n%s", r.body)
+	}
+
+	// No customer_locale: the shop's default (de).
+	r = e.shopperCall("GET", b.link(t, links.Tracking, b.late), nil)
+	r.wantContains(t, "late", `<html lang="de">`, "Ihre Bestellung verspätet sich", "Ihr Paket")
+
+	r = e.shopperCall("GET", b.link(t, links.Tracking, b.french), nil)
+	r.wantContains(t, "french", `<html lang="fr">`, "Ana, voici où en est la commande #2003", "Livraison estimée", "Votre colis")
+	months := []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+	if !strings.Contains(r.body, months[time.Now().Add(48*time.Hour).In(time.UTC).Month()-1]) &&
+		!strings.Contains(r.body, months[time.Now().Month()-1]) {
+		t.Fatalf("french page has no french month:\n%s", r.body)
+	}
+	r.wantLacks(t, "french", "Estimated delivery", "Here is where")
+
+	// Feedback, preferences and unsubscribe pages speak the message's or
+	// shop's language too (the message has no locale: German).
+	r = e.shopperCall("GET", b.link(t, links.Preferences, 0), nil)
+	r.wantContains(t, "prefs de", `<html lang="de">`, "Ihre Nachrichteneinstellungen", "<strong>werden gesendet</strong>", "a***@example.com")
+	r = e.shopperCall("GET", b.link(t, links.Feedback, b.french), nil)
+	r.wantContains(t, "feedback fr", `<html lang="fr">`, "Comment s’est passée la livraison ?", `name="rating" value="4"`, "4 étoiles")
+}
+
+func TestShopper_Tracking_ProblemStatusShowsNotice(t *testing.T) {
+	t.Parallel()
+	f := newShopperFixture(t)
+	const fid = 5_200_000_000_000_001
+	f.e.post(webhook{shop: f.domain, topic: "fulfillment_events/create",
+		body: carrierEventBody(303, fid, f.orderID, "attempted_delivery", time.Now().Add(-time.Hour))})
+	f.e.processAll()
+	r := f.e.shopperCall("GET", "/t/"+f.token(t, links.Tracking, "", time.Now().Add(time.Hour)), nil)
+	r.wantPage(t, "attempted", http.StatusOK)
+	r.wantContains(t, "attempted", "a problem with the delivery", "Delivery attempted", `aria-current="step">Out for delivery`)
+}
+
+func TestShopper_Catalog_EveryKeyEveryLanguageAndEveryUsedKeyExists(t *testing.T) {
+	t.Parallel()
+	verbs := regexp.MustCompile(`%(\[\d+\])?[sdv]`)
+	en := shopperCatalogs["en"]
+	for _, loc := range shopperLocales {
+		cat := shopperCatalogs[loc]
+		for k, v := range en {
+			got, ok := cat[k]
+			if !ok {
+				t.Errorf("%s lacks %q", loc, k)
+				continue
+			}
+			if a, b := verbs.FindAllString(v, -1), verbs.FindAllString(got, -1); strings.Join(a, "") != strings.Join(b, "") {
+				t.Errorf("%s %q has placeholders %v, English has %v", loc, k, b, a)
+			}
+		}
+		for k := range cat {
+			if _, ok := en[k]; !ok {
+				t.Errorf("%s has %q, which English lacks", loc, k)
+			}
+		}
+	}
+
+	used := map[string]string{} // key → where
+	tmplKey := regexp.MustCompile(`\.(?:T|H) "([^"]+)"`)
+	pages, err := fs.Glob(shopperFS, "templates/shopper/*.html")
+	if err != nil || len(pages) < 6 {
+		t.Fatalf("templates: %v %v", pages, err)
+	}
+	for _, p := range pages {
+		b, _ := fs.ReadFile(shopperFS, p)
+		for _, m := range tmplKey.FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = p
+		}
+	}
+	src, err := os.ReadFile("shopper.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goKey := regexp.MustCompile(`"((?:title|problem|track|step|delay|status|fb|stars|prefs|channel|unsub)\.[a-z_.]+)"`)
+	for _, m := range goKey.FindAllStringSubmatch(string(src), -1) {
+		if !strings.HasSuffix(m[1], ".html") {
+			used[m[1]] = "shopper.go"
+		}
+	}
+	for _, m := range regexp.MustCompile(`shopperProblemOf\(c, [^,]+, "([a-z]+)"\)`).FindAllStringSubmatch(string(src), -1) {
+		used["problem."+m[1]+".heading"], used["problem."+m[1]+".message"] = "shopper.go", "shopper.go"
+	}
+	for _, k := range trackingSteps {
+		used[k] = "trackingSteps"
+	}
+	for _, s := range []string{models.ShipmentConfirmed, models.ShipmentInTransit, models.ShipmentOutForDelivery,
+		models.ShipmentAttemptedDeliver, models.ShipmentDelivered, models.ShipmentFailure, models.ShipmentReadyForPickup} {
+		used["status."+s] = "statuses"
+	}
+	for i := 0; i < 7; i++ {
+		used["weekday."+strconv.Itoa(i)] = "dates"
+	}
+	for i := 1; i <= 12; i++ {
+		used["month."+strconv.Itoa(i)] = "dates"
+	}
+	if len(used) < 80 {
+		t.Fatalf("found only %d used keys: the scan is broken", len(used))
+	}
+	for k, where := range used {
+		if _, ok := en[k]; !ok {
+			t.Errorf("%s uses %q, which the catalog lacks", where, k)
+		}
+	}
+}
+
+func TestShopper_Language_OrderThenShopThenEnglish(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"fr-CA", "de"}, "fr"}, {[]string{"es_MX"}, "es"}, {[]string{"ja", "de"}, "de"},
+		{[]string{"", "ES"}, "es"}, {[]string{"ja", ""}, "en"}, {nil, "en"},
+		{acceptLanguage("de-CH, de;q=0.9, en;q=0.8"), "de"}, {acceptLanguage("*"), "en"},
+	} {
+		if got := shopperLanguage(tc.in...); got != tc.want {
+			t.Errorf("shopperLanguage(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	at := time.Date(2026, 3, 2, 13, 5, 0, 0, time.UTC)
+	for code, want := range map[string]string{"en": "Monday 2 March 2026", "fr": "lundi 2 mars 2026",
+		"es": "lunes, 2 de marzo de 2026", "de": "Montag, 2. März 2026"} {
+		if got := langOf(code).day(paris, at); got != want {
+			t.Errorf("%s day = %q, want %q", code, got, want)
+		}
+	}
+	if got := langOf("de").moment(paris, at); got != "2. März 2026, 14:05 CET" {
+		t.Errorf("de moment = %q", got)
+	}
+}
+
+func TestShopper_Brand_AccentMeetsContrastLogoHTTPSOnly(t *testing.T) {
+	t.Parallel()
+	white, _ := parseHex("#fff")
+	black, _ := parseHex("#000000")
+	bg, _ := parseHex(shopperPageBG)
+	if r := contrastRatio(white, black); r < 20.99 || r > 21.01 {
+		t.Fatalf("white on black = %.2f, want 21", r)
+	}
+	for _, c := range []string{"#ffb400", "#ffffff", "#00ff00", "#1a73e8", "#0b57d0", "#7f7f7f", "#000000", "#ff0000"} {
+		acc := accessibleAccent(c)
+		rgb, ok := parseHex(acc)
+		if !ok {
+			t.Fatalf("%s → %q is not a colour", c, acc)
+		}
+		if contrastRatio(rgb, white) < 4.5 || contrastRatio(rgb, bg) < 4.5 {
+			t.Errorf("%s → %s: %.2f on white, %.2f on the page", c, acc, contrastRatio(rgb, white), contrastRatio(rgb, bg))
+		}
+	}
+	if got := accessibleAccent("#0b57d0"); got != "#0b57d0" {
+		t.Errorf("a dark enough colour changed: %s", got)
+	}
+	for _, tc := range []struct{ color, logo, wantStripe, wantLogo string }{
+		{"#ffb400", "https://cdn.example/l.png", "#ffb400", "https://cdn.example/l.png"},
+		{"red", "http://cdn.example/l.png", defaultShopperAccent, ""},
+		{"", "javascript:alert(1)", defaultShopperAccent, ""},
+	} {
+		s := jobs.DefaultSettings()
+		s.Brand.Color, s.Brand.LogoURL = tc.color, tc.logo
+		if got := brandOf(s); got.Stripe != tc.wantStripe || got.Logo != tc.wantLogo {
+			t.Errorf("brandOf(%q, %q) = %+v", tc.color, tc.logo, got)
+		}
 	}
 }
