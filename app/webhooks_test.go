@@ -102,7 +102,15 @@ func TestIntake_SameDelivery200TimesConcurrently_OneOfEverything(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses <- e.post(webhook{shop: "acme.myshopify.com", topic: "orders/paid", eventID: "same-event", body: body})
+			// On a loaded machine a copy may wait past the intake's 1.5 s
+			// bound and get 503, which Shopify answers by retrying: so
+			// does this test. What must hold is 200 in the end and one of
+			// everything.
+			s := http.StatusServiceUnavailable
+			for try := 0; try < 5 && s == http.StatusServiceUnavailable; try++ {
+				s = e.post(webhook{shop: "acme.myshopify.com", topic: "orders/paid", eventID: "same-event", body: body})
+			}
+			statuses <- s
 		}()
 	}
 	wg.Wait()
