@@ -58,6 +58,7 @@ func (a *App) storefrontRoutes(r *gin.Engine) {
 	g.GET("/rewards", a.handleProxyRewards())
 	g.POST("/redeem", a.handleProxyRedeem())
 	g.POST("/profile", a.handleProxyProfile())
+	a.rewardsPageRoutes(r) // the HTML rewards page at /apps/doorstep/ (rewards_page.go)
 }
 
 // proxyHeaders: every answer is one customer's data, so no cache on the
