@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,7 +59,10 @@ type rewardsPage struct {
 	LoggedIn bool
 	LoginURL string
 	Action   string // the forms' target, on the shop's domain
-	Flash    *rewardsFlash
+	// FormKey is fresh per page view: a redeem form sent twice (a reload)
+	// makes one code, not two.
+	FormKey string
+	Flash   *rewardsFlash
 
 	Balance, Pending, Debt int64
 	Worth                  string // "100 points are worth 1.00 EUR."
@@ -196,7 +201,7 @@ func (a *App) handleRewardsPage() gin.HandlerFunc {
 			a.rewardsInternal(c, shop, "rewards", err)
 			return
 		}
-		p.Action, p.Flash = prefix+"/", flash
+		p.Action, p.Flash, p.FormKey = prefix+"/", flash, randomFormKey()
 		if flash != nil && flash.Text == "" { // insufficient points: say what they have now
 			flash.Text = m.L.t("rw.err.insufficient", max(p.Balance, 0), flash.needed)
 		}
@@ -229,7 +234,11 @@ func (a *App) rewardsAction(c *gin.Context, shop models.Shop, customer int64, l 
 		// given back, whether or not the shopper is still waiting.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), redeemTimeout)
 		defer cancel()
-		red, _, err := a.loyalty.Redeem(ctx, shop, customer, points)
+		key := form.Get("key")
+		if len(key) > 64 {
+			key = ""
+		}
+		red, _, err := a.loyalty.RedeemOnce(ctx, shop, customer, points, key)
 		switch {
 		case err == nil:
 			return &rewardsFlash{OK: true, Text: l.t("rw.done.redeem", strings.TrimSpace(money(red.Value)+" "+red.Currency)), Code: red.Code,
@@ -408,4 +417,11 @@ func entryText(l shopperLang, e models.LoyaltyEntry, orderNames map[int64]string
 		return l.t("rw.entry.referral")
 	}
 	return l.t("rw.entry.other")
+}
+
+// randomFormKey is 128 random bits, hex.
+func randomFormKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -119,7 +119,7 @@ func (r adminReply) page(t *testing.T, what string, status int, has []string, la
 	}
 }
 
-var redeemButtonRe = regexp.MustCompile(`name="points" value="(\d+)"><button type="submit" class="redeem"`)
+var redeemButtonRe = regexp.MustCompile(`name="points" value="(\d+)"><input type="hidden" name="key" value="[0-9a-f]{32}"><button type="submit" class="redeem"`)
 
 func redeemButtons(body []byte) []string {
 	var out []string
@@ -457,4 +457,36 @@ func TestRewardsPage_Browser(t *testing.T) {
 	if a := e.account(shop, shopperID); a.Available != 750 {
 		t.Fatalf("available %d, want 750", a.Available)
 	}
+}
+
+// A reloaded redeem form (the same form key sent again) shows the first
+// code again instead of spending a second time.
+func TestRewardsPage_ReloadedRedeemFormSpendsOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	shop := e.installShop(proxyShop)
+	e.loyaltyOn(shop, nil)
+	e.grant(shop, shopperID, 1000, "seed")
+	page := e.rewardsPage(pageCall{customer: shopperID}) // 1050 with the welcome bonus
+	m := regexp.MustCompile(`name="key" value="([0-9a-f]{32})"`).FindSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("the redeem form has no key:\n%s", page.body)
+	}
+	form := url.Values{"action": {"redeem"}, "points": {"500"}, "key": {string(m[1])}}
+	first := e.rewardsPage(pageCall{method: http.MethodPost, customer: shopperID, form: form})
+	again := e.rewardsPage(pageCall{method: http.MethodPost, customer: shopperID, form: form})
+	var reds []models.LoyaltyRedemption
+	if err := e.app.db.Where("shop_id = ?", shop.ID).Find(&reds).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(reds) != 1 {
+		t.Fatalf("%d redemptions after a reload, want 1", len(reds))
+	}
+	for _, r := range []adminReply{first, again} {
+		r.page(t, "redeemed", http.StatusOK, []string{`<p class="code" id="new-code">` + reds[0].Code + `</p>`, `<dd id="balance">550</dd>`})
+	}
+	if a := e.account(shop, shopperID); a.Available != 550 {
+		t.Fatalf("available %d, want 550", a.Available)
+	}
+	e.ledgerOK(shop)
 }

@@ -96,6 +96,12 @@ func (l *Loyalty) Rewards(ctx context.Context, shop models.Shop, customer int64,
 	return v, nil
 }
 
+// RedeemOnce exchanges points for a code, once per key (see
+// Redeemer.RedeemOnce).
+func (l *Loyalty) RedeemOnce(ctx context.Context, shop models.Shop, customer, points int64, key string) (models.LoyaltyRedemption, models.LoyaltyAccount, error) {
+	return l.redeemer.RedeemOnce(ctx, shop, customer, points, key)
+}
+
 // Redeem exchanges points for a code (see Redeemer.Redeem).
 func (l *Loyalty) Redeem(ctx context.Context, shop models.Shop, customer, points int64) (models.LoyaltyRedemption, models.LoyaltyAccount, error) {
 	return l.redeemer.Redeem(ctx, shop, customer, points)

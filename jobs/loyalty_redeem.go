@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +86,14 @@ func NewRedeemer(store *models.Store, discounts Discounts, now func() time.Time,
 // the answer is lost, the code is looked up, and if even that fails the
 // redemption stays "creating" for the reconciler (ErrRedemptionPending).
 func (r *Redeemer) Redeem(ctx context.Context, shop models.Shop, customer int64, points int64) (models.LoyaltyRedemption, models.LoyaltyAccount, error) {
+	return r.RedeemOnce(ctx, shop, customer, points, "")
+}
+
+// RedeemOnce is Redeem for a request that may be sent again (a form
+// reloaded in the browser): the same key makes the same code, so a second
+// submission finds the first one's redemption instead of spending again.
+// An empty key is a fresh, random code.
+func (r *Redeemer) RedeemOnce(ctx context.Context, shop models.Shop, customer int64, points int64, key string) (models.LoyaltyRedemption, models.LoyaltyAccount, error) {
 	prog, err := LoadLoyaltyProgram(ctx, r.store, shop.ID)
 	if err != nil {
 		return models.LoyaltyRedemption{}, models.LoyaltyAccount{}, err
@@ -96,8 +105,30 @@ func (r *Redeemer) Redeem(ctx context.Context, shop models.Shop, customer int64,
 		return models.LoyaltyRedemption{}, models.LoyaltyAccount{}, fmt.Errorf("%d points: %w", points, ErrNotARedeemOption)
 	}
 	now := r.now().UTC()
-	red, acct, err := r.store.Redeem(ctx, now, models.AccountKey{ShopID: shop.ID, CustomerPlatformID: customer},
-		models.LoyaltyRedemption{Code: newRedemptionCode(), Points: points, Value: prog.PointsValue(points), Currency: shop.Currency})
+	code := newRedemptionCode()
+	if key != "" {
+		code = keyedRedemptionCode(shop.ID, customer, key)
+	}
+	acctKey := models.AccountKey{ShopID: shop.ID, CustomerPlatformID: customer}
+	red, acct, err := r.store.Redeem(ctx, now, acctKey,
+		models.LoyaltyRedemption{Code: code, Points: points, Value: prog.PointsValue(points), Currency: shop.Currency})
+	if errors.Is(err, models.ErrConflict) && key != "" {
+		prev, perr := r.store.RedemptionByCode(ctx, shop.ID, code)
+		if perr != nil || prev.CustomerPlatformID != customer {
+			return models.LoyaltyRedemption{}, models.LoyaltyAccount{}, err
+		}
+		a, aerr := r.store.Account(ctx, acctKey)
+		if aerr != nil {
+			return models.LoyaltyRedemption{}, models.LoyaltyAccount{}, aerr
+		}
+		if prev.Status == models.RedemptionCreating {
+			return prev, a, ErrRedemptionPending
+		}
+		if prev.Status == models.RedemptionFailed {
+			return prev, a, ErrRedemptionFailed
+		}
+		return prev, a, nil
+	}
 	if err != nil {
 		return models.LoyaltyRedemption{}, models.LoyaltyAccount{}, err
 	}
@@ -218,6 +249,17 @@ const codeAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 // to type.
 func newRedemptionCode() string {
 	return "DS-" + randomCode(4) + "-" + randomCode(4)
+}
+
+// keyedRedemptionCode derives a code from the request's key, in the same
+// alphabet and shape as random ones.
+func keyedRedemptionCode(shopID uint64, customer int64, key string) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d|%d|%s", shopID, customer, key)))
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = codeAlphabet[int(sum[i])%len(codeAlphabet)]
+	}
+	return "DS-" + string(b[:4]) + "-" + string(b[4:])
 }
 
 func randomCode(n int) string {

@@ -383,9 +383,23 @@ func (s *Store) Redeem(ctx context.Context, now time.Time, key AccountKey, r Loy
 		return tx.saveAccount(&a)
 	})
 	if err != nil {
+		if isUniqueViolation(err) {
+			// The code exists: a resubmitted request that chose its code
+			// (RedemptionByCode finds what the first one did).
+			return LoyaltyRedemption{}, LoyaltyAccount{}, fmt.Errorf("redemption code %s: %w", r.Code, ErrConflict)
+		}
 		return LoyaltyRedemption{}, LoyaltyAccount{}, err
 	}
 	return r, acct, nil
+}
+
+// RedemptionByCode reads one of the shop's redemptions; ErrNotFound if none.
+func (s *Store) RedemptionByCode(ctx context.Context, shopID uint64, code string) (LoyaltyRedemption, error) {
+	var r LoyaltyRedemption
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND code = ?", shopID, code).Take(&r).Error; err != nil {
+		return LoyaltyRedemption{}, fmt.Errorf("redemption %s: %w", code, notFound(err))
+	}
+	return r, nil
 }
 
 // ActivateRedemption records that the platform holds the code.
