@@ -35,7 +35,6 @@ const (
 	rewardsExtDir    = "../extensions/rewards"
 	rewardsTestdata  = "testdata/rewards_block"
 	rewardsAssetPath = "/ext/assets/" // what the stub asset_url puts before a file name
-	rewardsChromium  = "/usr/bin/chromium"
 )
 
 func readRewardsFile(t *testing.T, path string) []byte {
@@ -612,26 +611,17 @@ const rewardsPanelJS = `(() => {
 
 func TestRewardsBlock_Browser_RedeemReferralBirthday(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(rewardsChromium); err != nil {
-		t.Skipf("%s not found: browser test skipped (scripts/test.sh installs chromium when run as root)", rewardsChromium)
-	}
-
 	rewards := readRewardsJSON(t, filepath.Join(rewardsTestdata, "rewards.json"))
 	delete(rewards, "balance") // the fake keeps the balance
 	fake := &rewardsProxyFake{rewards: rewards, balance: 1200}
 	srv := httptest.NewServer(fake.handler(renderRewardsBlock(t, "logged_in.json", nil)))
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(rewardsChromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)...)
-	defer cancelAlloc()
 	var (
 		jsMu     sync.Mutex
 		jsErrors []string
 	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
+	bctx := headlessChromium(t, 20*time.Second, chromedp.WithListener(func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventExceptionThrown:
 			jsMu.Lock()
@@ -650,7 +640,6 @@ func TestRewardsBlock_Browser_RedeemReferralBirthday(t *testing.T) {
 			}
 		}
 	}))
-	defer cancelBrowser()
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

@@ -397,9 +397,6 @@ const rewardsPageJS = `(() => {
 
 func TestRewardsPage_Browser(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(shopperChromium); err != nil {
-		t.Skipf("%s not found: rewards page browser test skipped", shopperChromium)
-	}
 	e := newEnv(t)
 	shop := e.installShop(proxyShop)
 	s := jobs.DefaultSettings()
@@ -411,13 +408,7 @@ func TestRewardsPage_Browser(t *testing.T) {
 	e.grant(shop, shopperID, 1200, "seed")
 	proxy := fakeAppProxy(t, e, shopperID)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(shopperChromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	bctx := headlessChromium(t, 30*time.Second)
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, steps...); err != nil {

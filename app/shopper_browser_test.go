@@ -18,9 +18,8 @@ import (
 // sees and can do without JavaScript (the pages have none).
 
 const (
-	shopperChromium = "/usr/bin/chromium"
-	shopperWidth    = 390
-	shopperHeight   = 844
+	shopperWidth  = 390
+	shopperHeight = 844
 )
 
 // shopperPageState is what the tests read off a rendered page.
@@ -53,19 +52,10 @@ const shopperPageJS = `(() => {
 
 func TestShopperBrowser_TrackingFeedbackPreferences(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(shopperChromium); err != nil {
-		t.Skipf("%s not found: shopper browser test skipped (scripts/test.sh installs chromium when run as root)", shopperChromium)
-	}
 	b := newBrandedShop(t, nil)
 	e := b.e
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(shopperChromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	bctx := headlessChromium(t, 30*time.Second)
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -172,7 +162,7 @@ func TestShopperBrowser_TrackingFeedbackPreferences(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.notice[role=status]`)))
 	st = state("feedback saved")
 	has("feedback saved", st, "Thank you, Ana!", "You rated the delivery 4 out of 5")
-	rows, err := e.app.store.OrderFeedback(ctx, b.shop.ID, b.split)
+	rows, err := e.app.store.OrderFeedback(context.Background(), b.shop.ID, b.split)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +183,7 @@ func TestShopperBrowser_TrackingFeedbackPreferences(t *testing.T) {
 	do("unsubscribe", chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.notice[role=status]`)))
 	has("unsubscribed", state("unsubscribed"), "Done: you're unsubscribed.", "Subscribe again")
-	if ok, err := e.app.store.IsSuppressed(ctx, b.shop.ID, "email", shopperEmail, models.SuppressUnsubscribed); err != nil || !ok {
+	if ok, err := e.app.store.IsSuppressed(context.Background(), b.shop.ID, "email", shopperEmail, models.SuppressUnsubscribed); err != nil || !ok {
 		t.Errorf("preferences unsubscribe: suppressed %v, %v", ok, err)
 	}
 
