@@ -38,11 +38,14 @@ const (
 	maxFeedbackText = 5000
 )
 
-// shopperRoutes are the pages behind the links in messages: /t tracking,
-// /f feedback, /p preferences, /u unsubscribe (GET page + one-click POST).
+// shopperRoutes are the pages behind the links in messages: /t tracking
+// (+ POST /t/:token/problem, a shopper's report), /f feedback,
+// /p preferences, /u unsubscribe (GET page + one-click POST).
 func (a *App) shopperRoutes(r *gin.Engine) {
 	g := r.Group("/", shopperHeaders())
-	g.GET("/t/:token", a.handleTracking())
+	x := a.newTrackingExtras()
+	g.GET("/t/:token", a.handleTracking(x))
+	g.POST("/t/:token/problem", a.handleReportProblem(x))
 	g.GET("/f/:token", a.handleFeedbackPage())
 	g.POST("/f/:token", a.handleFeedbackPost())
 	g.GET("/p/:token", a.handlePreferences())
@@ -269,6 +272,10 @@ type trackingPage struct {
 	Steps     []stepView // for an order not shipped yet
 	Shipments []shipmentView
 	Items     []itemView
+	// Report is the report-a-problem form; Recommendations the shop's
+	// products to look at next (tracking_extras.go).
+	Report          *reportView
+	Recommendations []recommendationView
 }
 
 type shipmentView struct {
@@ -351,13 +358,13 @@ func webURL(s string) string {
 	return s
 }
 
-func (a *App) handleTracking() gin.HandlerFunc {
+func (a *App) handleTracking(x *trackingExtras) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cl, ok := a.linkClaims(c, links.Tracking)
 		if !ok {
 			return
 		}
-		_, o, ok := a.linkOrder(c, cl)
+		shop, o, ok := a.linkOrder(c, cl)
 		if !ok {
 			return
 		}
@@ -423,6 +430,7 @@ func (a *App) handleTracking() gin.HandlerFunc {
 		if len(live) == 0 && !p.Cancelled {
 			p.Steps = stepsAt(m.L, 0)
 		}
+		p.Report, p.Recommendations = a.trackingExtrasFor(c, x, shop, o)
 		a.renderShopper(c, http.StatusOK, "tracking.html", p)
 	}
 }

@@ -99,6 +99,12 @@ func TestShopperBrowser_TrackingFeedbackPreferences(t *testing.T) {
 			if err := os.WriteFile(filepath.Join("testdata", "screenshots", name+".png"), png, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// The README shows these two, next to the admin's dashboard.
+			if name == "tracking" || name == "feedback" {
+				if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		t.Logf("screenshot %s: %d bytes", name, len(png))
 	}
@@ -150,6 +156,21 @@ func TestShopperBrowser_TrackingFeedbackPreferences(t *testing.T) {
 	}
 	has("tampered", st, "This link doesn't work")
 	lacks("tampered", st, "#2001", "Ana", "Tea", "Mug", "1ZSPLIT", "Acme")
+
+	// Report a problem without JavaScript: open the disclosure, choose, send.
+	open("report", b.link(t, links.Tracking, b.late))
+	do("open the report form", chromedp.Click(chromedp.CSS(`details.report summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#report-reason`)))
+	state("report form")
+	shot("report")
+	do("report", chromedp.SetValue(chromedp.CSS(`#report-reason`), "damaged"),
+		chromedp.SendKeys(chromedp.CSS(`#report-message`), "The box was crushed"),
+		chromedp.Click(chromedp.CSS(`details.report button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.notice[role=status]`)))
+	has("reported", state("reported"), "Thank you: your report is sent")
+	if n := e.count("alerts", "shop_id = ? AND kind = ? AND reason = ?", b.shop.ID, reportAlertKind, "damaged"); n != 1 {
+		t.Errorf("report: %d alerts, want 1", n)
+	}
 
 	// Feedback without JavaScript: pick 4 stars, write, submit.
 	st = open("feedback", b.link(t, links.Feedback, b.split))

@@ -34,6 +34,7 @@ func allDocuments() map[string]string {
 		"discountCodeByCode":        discountCodeByCodeQuery,
 		"discountCodeDelete":        discountCodeDeleteMutation,
 		"discountExists":            discountExistsQuery,
+		"catalogProducts":           catalogQuery,
 	}
 }
 

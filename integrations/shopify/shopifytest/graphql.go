@@ -81,6 +81,7 @@ var (
 		"bulkOperation":          resolveBulkOperation,
 		"node":                   resolveNode,
 		"codeDiscountNodeByCode": resolveCodeDiscountNodeByCode,
+		"products":               resolveProducts,
 	}
 	mutationResolvers = map[string]resolver{
 		"webhookSubscriptionCreate": resolveWebhookSubscriptionCreate,

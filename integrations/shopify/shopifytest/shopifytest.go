@@ -135,6 +135,7 @@ type shop struct {
 	orders       map[int64]*models.Order
 	bulkOps      []*bulkOp
 	discounts    []*FakeDiscount
+	products     []FakeProduct        // the catalog, as AddProducts left it
 	failNext     map[string]*failPlan // root field → failures still to inject
 }
 
