@@ -21,12 +21,14 @@ const ctxShop = "doorstep.shop"
 // apiRoutes mounts the admin API. Each feature adds its routes in its own
 // file through a function called here.
 func (a *App) apiRoutes(r *gin.Engine) {
-	api := r.Group("/api/admin", a.sessionAuth())
+	api := r.Group("/api/admin", a.extensionCORS(), a.sessionAuth())
 	a.ordersAPI(api)
 	a.deliveriesAPI(api)
 	a.privacyAPI(api)
 	a.syncAPI(api)
 	a.messagesAPI(api)
+	a.templatesTestAPI(api)
+	a.helpdeskAPI(api)
 }
 
 // sessionAuth verifies the session token and loads its shop. Anything

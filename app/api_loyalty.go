@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -323,60 +324,65 @@ func (a *App) loyaltyCustomer(c *gin.Context) (models.AccountKey, models.Loyalty
 
 func (a *App) handleGetLoyaltyCustomer() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		shop := shopOf(c)
 		key, acct, ok := a.loyaltyCustomer(c)
 		if !ok {
 			return
 		}
-		ctx := c.Request.Context()
-		prog, err := jobs.LoadLoyaltyProgram(ctx, a.store, shop.ID)
+		out, err := a.loyaltyCustomerOf(c.Request.Context(), shopOf(c), key, acct)
 		if err != nil {
 			a.storeError(c, err)
 			return
-		}
-		entries, err := a.store.Ledger(ctx, key, 0, historyOnPage)
-		if err != nil {
-			a.storeError(c, err)
-			return
-		}
-		reds, err := a.store.Redemptions(ctx, key, historyOnPage)
-		if err != nil {
-			a.storeError(c, err)
-			return
-		}
-		refs, err := a.store.Referrals(ctx, shop.ID, models.ReferralSearch{Referrer: key.CustomerPlatformID, Limit: 100})
-		if err != nil {
-			a.storeError(c, err)
-			return
-		}
-		out := loyaltyCustomerReply{CustomerID: platformID(key.CustomerPlatformID), accountJSON: accountOf(acct),
-			Earned: acct.Earned, Redeemed: acct.Redeemed, TierSince: utcPtr(acct.TierSince), Spend12m: money(acct.Spend12m),
-			Currency: shop.Currency, BirthdaySet: acct.Birthday != "", ReferralCode: acct.ReferralCode,
-			Ledger: make([]ledgerEntryJSON, 0, len(entries)), Redemptions: make([]redemptionJSON, 0, len(reds)),
-			Referrals: make([]referralItem, 0, len(refs))}
-		tier := prog.TierFor(acct.Spend12m)
-		if t, ok := prog.TierNamed(acct.Tier); ok {
-			tier = t
-		}
-		if tier.Name != "" {
-			out.Tier = &tierJSON{Name: tier.Name, Multiplier: tier.Multiplier.String()}
-		}
-		if !acct.LastActivityAt.IsZero() {
-			out.LastActivityAt = utcPtr(&acct.LastActivityAt)
-		}
-		for _, e := range entries {
-			out.Ledger = append(out.Ledger, ledgerEntryOf(e, acct.MaturedThrough))
-		}
-		for _, r := range reds {
-			out.Redemptions = append(out.Redemptions, redemptionJSON{ID: strconv.FormatUint(r.ID, 10), Code: r.Code, Points: r.Points,
-				Value: money(r.Value), Currency: r.Currency, Status: r.Status, Error: r.Error,
-				CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()})
-		}
-		for _, r := range refs {
-			out.Referrals = append(out.Referrals, referralItemOf(r))
 		}
 		c.JSON(http.StatusOK, out)
 	}
+}
+
+// loyaltyCustomerOf gathers what the admin shows about a customer's
+// loyalty: account, tier, recent ledger, redemptions and referrals.
+func (a *App) loyaltyCustomerOf(ctx context.Context, shop models.Shop, key models.AccountKey, acct models.LoyaltyAccount) (loyaltyCustomerReply, error) {
+	prog, err := jobs.LoadLoyaltyProgram(ctx, a.store, shop.ID)
+	if err != nil {
+		return loyaltyCustomerReply{}, err
+	}
+	entries, err := a.store.Ledger(ctx, key, 0, historyOnPage)
+	if err != nil {
+		return loyaltyCustomerReply{}, err
+	}
+	reds, err := a.store.Redemptions(ctx, key, historyOnPage)
+	if err != nil {
+		return loyaltyCustomerReply{}, err
+	}
+	refs, err := a.store.Referrals(ctx, shop.ID, models.ReferralSearch{Referrer: key.CustomerPlatformID, Limit: 100})
+	if err != nil {
+		return loyaltyCustomerReply{}, err
+	}
+	out := loyaltyCustomerReply{CustomerID: platformID(key.CustomerPlatformID), accountJSON: accountOf(acct),
+		Earned: acct.Earned, Redeemed: acct.Redeemed, TierSince: utcPtr(acct.TierSince), Spend12m: money(acct.Spend12m),
+		Currency: shop.Currency, BirthdaySet: acct.Birthday != "", ReferralCode: acct.ReferralCode,
+		Ledger: make([]ledgerEntryJSON, 0, len(entries)), Redemptions: make([]redemptionJSON, 0, len(reds)),
+		Referrals: make([]referralItem, 0, len(refs))}
+	tier := prog.TierFor(acct.Spend12m)
+	if t, ok := prog.TierNamed(acct.Tier); ok {
+		tier = t
+	}
+	if tier.Name != "" {
+		out.Tier = &tierJSON{Name: tier.Name, Multiplier: tier.Multiplier.String()}
+	}
+	if !acct.LastActivityAt.IsZero() {
+		out.LastActivityAt = utcPtr(&acct.LastActivityAt)
+	}
+	for _, e := range entries {
+		out.Ledger = append(out.Ledger, ledgerEntryOf(e, acct.MaturedThrough))
+	}
+	for _, r := range reds {
+		out.Redemptions = append(out.Redemptions, redemptionJSON{ID: strconv.FormatUint(r.ID, 10), Code: r.Code, Points: r.Points,
+			Value: money(r.Value), Currency: r.Currency, Status: r.Status, Error: r.Error,
+			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()})
+	}
+	for _, r := range refs {
+		out.Referrals = append(out.Referrals, referralItemOf(r))
+	}
+	return out, nil
 }
 
 // handleCustomerLedger pages through a customer's ledger, newest first;

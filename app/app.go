@@ -127,10 +127,12 @@ type App struct {
 	scan     *jobs.DelayScanner
 	lscan    *jobs.LoyaltyScanner
 	loyalty  *jobs.Loyalty // points, redemptions, referrals (app proxy, admin API)
-	closers  []func() error
-	router   *gin.Engine
-	opts     Options
-	now      func() time.Time
+	// dashboard answers the admin dashboard's KPIs (the store's rollups).
+	dashboard dashboardSource
+	closers   []func() error
+	router    *gin.Engine
+	opts      Options
+	now       func() time.Time
 
 	closeOnce sync.Once
 	// draining is set when shutdown starts: /readyz answers 503.
@@ -161,6 +163,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.store = models.NewStore(a.db, cipher)
+	a.dashboard = jobs.NewDashboards(a.store)
 
 	if cfg.RedisURL == "" {
 		// In-process Redis: enough for a single process, because the
@@ -221,7 +224,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Now: opts.MessageClock,
+	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Tickets: jobs.StoreTickets{Store: a.store}, Now: opts.MessageClock,
 		StaleSending: dcfg.StaleSending, Metrics: a.metrics.jobs}, a.log)
 	a.scan = jobs.NewDelayScanner(a.store, wake, opts.MessageClock, a.log)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)

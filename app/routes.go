@@ -16,18 +16,20 @@ func (a *App) routes() *gin.Engine {
 	r.GET("/auth/shopify", a.handleInstall())
 	r.GET("/auth/shopify/callback", a.handleCallback())
 	r.POST("/webhooks/shopify", a.handleShopifyWebhook())
+	a.helpdeskWebhookRoutes(r)
 	r.POST("/webhooks/twilio", a.handleTwilioInbound())
 	a.shopperRoutes(r)
 	a.storefrontRoutes(r)
 	a.referralRoutes(r)
+	a.extensionRoutes(r)
 
 	a.apiRoutes(r)
-	a.loyaltyAPI(r.Group("/api/admin", a.sessionAuth()))
+	a.loyaltyAPI(r.Group("/api/admin", a.extensionCORS(), a.sessionAuth()))
 
-	r.GET("/admin", a.handleAdmin())
-	r.GET("/admin/session-token-bounce", a.handleBounce())
+	a.adminRoutes(r)
 	if a.opts.Demo {
 		r.GET("/demo/login", a.handleDemoLogin())
+		r.GET("/demo/session-token", a.handleDemoSessionToken())
 		r.GET("/demo/outbox/:id", a.handleDemoOutbox())
 	}
 	r.GET("/", func(c *gin.Context) {

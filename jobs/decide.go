@@ -240,7 +240,7 @@ func (s *Messenger) holdReasons(ctx context.Context, tx *models.Tx, shop models.
 		}
 	}
 	if s.cfg.Tickets != nil {
-		open, err := s.cfg.Tickets.OpenTicket(ctx, shop.ID, o.PlatformID)
+		open, err := s.cfg.Tickets.OpenTicket(ctx, tx, shop.ID, o.PlatformID)
 		if err != nil {
 			return nil, fmt.Errorf("check support tickets: %w", err)
 		}

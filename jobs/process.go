@@ -113,12 +113,18 @@ type prepared struct {
 	shop   models.Shop
 	events []commerce.Event
 	out    models.DeliveryOutcome
+	// ticket is set instead of events for a helpdesk's ticket webhook
+	// (see helpdesk_sync.go).
+	ticket *ticketEvent
 }
 
 // prepare finds the delivery's shop and parses it. Outcomes that need no
 // writes (unknown shop, unhandled topic, a payload that does not parse) are
 // decided here; an error is a database problem worth a retry.
 func (p *Processor) prepare(tx *models.Tx, d models.Delivery, log *slog.Logger) (prepared, error) {
+	if IsHelpdeskPlatform(d.Platform) {
+		return p.prepareTicket(tx, d, log)
+	}
 	pr := prepared{d: d, out: models.DeliveryOutcome{ID: d.ID}}
 	platform, ok := p.platforms[d.Platform]
 	if !ok {
@@ -158,6 +164,9 @@ func (p *Processor) prepare(tx *models.Tx, d models.Delivery, log *slog.Logger) 
 // applyPrepared writes a parsed delivery's events and returns the triggers
 // their state changes imply.
 func applyPrepared(tx *models.Tx, pr prepared) ([]models.Trigger, error) {
+	if pr.ticket != nil {
+		return nil, applyTicket(tx, pr.ticket)
+	}
 	var triggers []models.Trigger
 	for _, ev := range pr.events {
 		ts, err := apply(tx, pr.shop, pr.d, ev)

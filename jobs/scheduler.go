@@ -21,10 +21,12 @@ type SchedulerConfig struct {
 	BackfillStaleAfter  time.Duration // re-enqueue a running backfill not advanced for this long (default 5 min)
 	DelayScanEvery      time.Duration // predicted-delay scan per shop (default 1 h)
 	LoyaltyScanEvery    time.Duration // loyalty scan per shop (default 1 h)
+	StatsEvery          time.Duration // dashboard rollup per shop (default 5 min)
 	DisableReconcile    bool
 	DisableSubscription bool
 	DisableDelayScan    bool
 	DisableLoyaltyScan  bool
+	DisableStats        bool
 }
 
 // Scheduler is the periodic loop of the worker role. Every tick, for every
@@ -64,6 +66,9 @@ func NewScheduler(store *models.Store, q Enqueuer, backfill *Backfiller, cfg Sch
 	}
 	if cfg.LoyaltyScanEvery <= 0 {
 		cfg.LoyaltyScanEvery = time.Hour
+	}
+	if cfg.StatsEvery <= 0 {
+		cfg.StatsEvery = 5 * time.Minute
 	}
 	return &Scheduler{store: store, q: q, backfill: backfill, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
 }
@@ -138,6 +143,12 @@ func (s *Scheduler) TickOnce(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("enqueue loyalty scan of %s: %w", shop.Domain, err))
 			}
 		}
+		if !s.cfg.DisableStats {
+			task, opts := NewStatsRollupTask(shop.ID, Window(now, s.cfg.StatsEvery), s.cfg.StatsEvery)
+			if err := s.enqueue(ctx, task, opts); err != nil {
+				errs = append(errs, fmt.Errorf("enqueue stats rollup of %s: %w", shop.Domain, err))
+			}
+		}
 		if !s.cfg.DisableSubscription {
 			task, opts := NewSubscriptionsTask(shop.ID, Window(now, s.cfg.SubscriptionsEvery), s.cfg.SubscriptionsEvery)
 			if err := s.enqueue(ctx, task, opts); err != nil {
@@ -156,11 +167,13 @@ func (s *Scheduler) enqueue(ctx context.Context, task *asynq.Task, opts []asynq.
 	return err
 }
 
-// RegisterSync adds the sync task types to mux (Register lists the rest).
+// RegisterSync adds the sync task types to mux (Register lists the rest),
+// and the dashboard rollup, which the same scheduler enqueues.
 func RegisterSync(mux *asynq.ServeMux, b *Backfiller, r *Reconciler, c *SubscriptionChecker) {
 	mux.Handle(TypeBackfill, b)
 	mux.Handle(TypeReconcile, r)
 	mux.Handle(TypeSubscriptionsCheck, c)
+	mux.Handle(TypeStatsRollup, NewStatsRoller(b.store, nil, b.log))
 }
 
 func mustJSON(v any) []byte {

@@ -77,7 +77,9 @@ type Sender interface {
 // TicketChecker tells whether an order has an open support ticket (the
 // helpdesk integration implements it; nil means never).
 type TicketChecker interface {
-	OpenTicket(ctx context.Context, shopID uint64, orderPlatformID int64) (bool, error)
+	// tx is the messenger's transaction: on SQLite's one connection a
+	// query outside it would wait for it forever.
+	OpenTicket(ctx context.Context, tx *models.Tx, shopID uint64, orderPlatformID int64) (bool, error)
 }
 
 const (

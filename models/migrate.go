@@ -210,6 +210,54 @@ func migrations() []*gormigrate.Migration {
 				return tx.Exec("DROP INDEX IF EXISTS ix_loyalty_accounts_code").Error
 			},
 		},
+		{
+			// Dashboard: daily rollups per shop (stat_days), when each shop
+			// was last rolled up (stat_states), and the indexes the rollup
+			// and the live figures read by.
+			ID: "202611230011_stats",
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.AutoMigrate(&v9StatDay{}, &v9StatState{}); err != nil {
+					return err
+				}
+				for _, ix := range v9Indexes {
+					if err := tx.Exec(ix.create).Error; err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Rollback: func(tx *gorm.DB) error {
+				for _, ix := range v9Indexes {
+					if err := tx.Exec("DROP INDEX IF EXISTS " + ix.name).Error; err != nil {
+						return err
+					}
+				}
+				return tx.Migrator().DropTable("stat_days", "stat_states")
+			},
+		},
+		{
+			// The thank-you page's one-question survey: one answer per
+			// order and question.
+			ID: "202611230012_survey",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&v10SurveyAnswer{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("survey_answers")
+			},
+		},
+		{
+			// Helpdesks: connections (sealed credentials, the secret's hash
+			// for lookups), the tickets their webhooks report, and the
+			// tickets Doorstep asked them to open.
+			ID: "202611230013_helpdesks",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&v11HelpdeskConnection{}, &v11Ticket{}, &v11TicketRequest{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("ticket_requests", "tickets", "helpdesk_connections")
+			},
+		},
 	}
 }
 

@@ -249,6 +249,49 @@ func (tx *Tx) RedactCustomer(shopID uint64, customerPlatformID int64, email, pho
 		}
 		counts["data_exports"] = res.RowsAffected
 	}
+
+	// Survey answers may hold the shopper's own words.
+	for _, id := range custPlatformIDs {
+		n, err := tx.DeleteSurveyAnswers(shopID, id, orderPlatformIDs)
+		if err != nil {
+			return nil, err
+		}
+		counts["survey_answers"] += n
+	}
+	if len(custPlatformIDs) == 0 && len(orderPlatformIDs) > 0 {
+		n, err := tx.DeleteSurveyAnswers(shopID, 0, orderPlatformIDs)
+		if err != nil {
+			return nil, err
+		}
+		counts["survey_answers"] += n
+	}
+
+	// Helpdesk tickets name the customer by email, and their subjects are
+	// the customer's words: both go; the ticket's state stays so the
+	// helpdesk's own record is the one to consult.
+	var emails []string
+	for v := range needles {
+		if strings.Contains(v, "@") && v == strings.ToLower(v) {
+			emails = append(emails, v)
+		}
+	}
+	sort.Strings(emails)
+	if len(emails) > 0 || len(orderPlatformIDs) > 0 {
+		tq := tx.db.Model(&Ticket{}).Where("shop_id = ?", shopID)
+		switch {
+		case len(emails) > 0 && len(orderPlatformIDs) > 0:
+			tq = tq.Where("(customer_email IN ? OR order_platform_id IN ?)", emails, orderPlatformIDs)
+		case len(emails) > 0:
+			tq = tq.Where("customer_email IN ?", emails)
+		default:
+			tq = tq.Where("order_platform_id IN ?", orderPlatformIDs)
+		}
+		res := tq.Updates(map[string]any{"customer_email": "", "subject": "", "updated_at": tx.now})
+		if res.Error != nil {
+			return nil, fmt.Errorf("redact tickets: %w", res.Error)
+		}
+		counts["tickets"] = res.RowsAffected
+	}
 	return counts, nil
 }
 
@@ -736,7 +779,8 @@ func (s *Store) ListDataExports(ctx context.Context, shopID, after uint64, limit
 var shopTables = []string{"fulfillment_events", "fulfillments", "refund_lines", "refunds", "line_items", "orders",
 	"customers", "triggers", "data_exports", "sync_states", "message_events", "messages", "outbox_messages", "feedback",
 	"order_holds", "alerts", "review_asks", "suppressions", "message_templates", "shop_settings",
-	"loyalty_entries", "loyalty_accounts", "loyalty_redemptions", "referrals", "referral_clicks", "loyalty_programs"}
+	"loyalty_entries", "loyalty_accounts", "loyalty_redemptions", "referrals", "referral_clicks", "loyalty_programs",
+	"survey_answers", "stat_days", "stat_states", "ticket_requests", "tickets", "helpdesk_connections"}
 
 // lockUninstalledShop locks the shop row for work that only applies to an
 // uninstalled shop; ErrShopInstalled when it is installed again,

@@ -19,6 +19,7 @@ Usage:
   doorstep bench ingest [flags]   webhook intake on real PostgreSQL and Redis (docs/BENCHMARKS.md)
   doorstep bench flows [flags]    messages sent per second (email to an SMTP sink) beside asynq's no-op rate
   doorstep bench loyalty [flags]  the points ledger under concurrent awards, reversals and redemptions, beside a bare baseline
+  doorstep bench dashboard [flags] the admin dashboard of one shop with 1,000,000 orders: data generator, rollup, page timings
   doorstep bench worker           (internal) the worker process bench ingest starts; reads the app's environment
 
 Run "doorstep bench ingest --help", "doorstep bench flows --help" or "doorstep bench loyalty --help" for their flags.
@@ -40,6 +41,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return benchFlows(ctx, args[1:], getenv, stdout)
 	case "loyalty":
 		return benchLoyalty(ctx, args[1:], getenv, stdout)
+	case "dashboard":
+		return benchDashboard(ctx, args[1:], getenv, stdout)
 	case "worker":
 		return appbench.RunWorker(ctx, getenv, stdout, os.Stderr)
 	}
@@ -227,6 +230,48 @@ violation or failed op makes the run VOID (exit status 1).`, stdout)
 		return fmt.Errorf("bench loyalty: VOID run: %s", strings.Join(rep.Problems(), "; "))
 	}
 	return nil
+}
+
+func benchDashboard(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := newFlags("bench dashboard", `doorstep bench dashboard measures the embedded admin's dashboard for one big shop: on a fresh
+PostgreSQL database (created on --database-url's server, migrated, dropped at the end) it fills one
+shop with --orders orders spread over --span days and what they leave behind (~1.2 packages per
+order with carrier scans, ~3 messages, feedback on ~20%, points, referral clicks and conversions),
+written by PostgreSQL itself (INSERT … SELECT … generate_series), rolls the figures up as the
+stats:rollup job does (90 days, then 2), and times, --requests times each, one at a time:
+  Store.Dashboard, 30 and 90 days                       target p99 < 300 ms
+  GET /admin (the page) through the app's handler        target p99 < 300 ms`, stdout)
+	dbDefault := getenv("DATABASE_URL")
+	if dbDefault == "" {
+		dbDefault = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	orders := fs.Int("orders", 1_000_000, "orders in the bench shop")
+	span := fs.Int("span", 365, "days the orders spread over, ending now")
+	requests := fs.Int("requests", 50, "timed calls per measure (after 2 warm-ups)")
+	dbURL := fs.String("database-url", dbDefault, "PostgreSQL server; the bench creates and drops its own database doorstep_bench_<random> there (default: DATABASE_URL or local)")
+	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
+	keep := fs.Bool("keep", false, "keep the bench database at the end (to look at query plans); drop it yourself")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("bench dashboard: unexpected arguments %q", fs.Args())
+	case *orders < 1:
+		return errors.New("bench dashboard: --orders must be at least 1")
+	case *span < 1 || *span > 3650:
+		return errors.New("bench dashboard: --span must be 1-3650")
+	case *requests < 1:
+		return errors.New("bench dashboard: --requests must be at least 1")
+	}
+	rep, err := appbench.RunDashboard(ctx, appbench.DashboardConfig{Orders: *orders, Span: *span, Requests: *requests,
+		DatabaseURL: *dbURL, Progress: stdout, Keep: *keep})
+	if err != nil {
+		return fmt.Errorf("bench dashboard: %w", err)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	return writeReport(md.Bytes(), *out, stdout)
 }
 
 // writeReport prints a bench's markdown report and appends it to out, if set.
