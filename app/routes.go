@@ -21,6 +21,7 @@ func (a *App) routes() *gin.Engine {
 	a.shopperRoutes(r)
 	a.storefrontRoutes(r)
 	a.referralRoutes(r)
+	a.sidebarRoutes(r)
 	a.extensionRoutes(r)
 
 	a.apiRoutes(r)

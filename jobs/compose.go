@@ -190,7 +190,9 @@ func (c *Composer) customTemplates(ctx context.Context, shopID uint64, flow stri
 func fulfillmentSubject(id int64) string { return "fulfillment:" + strconv.FormatInt(id, 10) }
 
 func subjectID(subject string) int64 {
-	_, id, _ := strings.Cut(subject, ":")
+	_, rest, _ := strings.Cut(subject, ":")
+	// A resent notice's subject is "fulfillment:<id>:resend:<key>".
+	id, _, _ := strings.Cut(rest, ":")
 	n, _ := strconv.ParseInt(id, 10, 64)
 	return n
 }
