@@ -110,8 +110,12 @@ func distChart(dist [5]int64) template.HTML {
 		if total > 0 {
 			share = float64(dist[i]) / float64(total) * 100
 		}
-		fmt.Fprintf(&b, `<tr><th scope="row">%d ★</th><td><span class="bar" style="width:%.1f%%"></span></td><td class="num">%d</td><td class="num muted">%.0f%%</td></tr>`,
-			i+1, float64(dist[i])/float64(maxN)*100, dist[i], share)
+		bar := ""
+		if dist[i] > 0 {
+			bar = fmt.Sprintf(`<span class="bar" style="width:%.1f%%"></span>`, float64(dist[i])/float64(maxN)*100)
+		}
+		fmt.Fprintf(&b, `<tr><th scope="row">%d ★</th><td>%s</td><td class="num">%d</td><td class="num muted">%.0f%%</td></tr>`,
+			i+1, bar, dist[i], share)
 	}
 	b.WriteString(`</table>`)
 	return template.HTML(b.String())

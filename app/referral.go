@@ -121,6 +121,5 @@ func (a *App) referralOwner(ctx context.Context, shopParam, code string) (models
 }
 
 func (a *App) referralNotFound(c *gin.Context) {
-	a.shopperProblem(c, http.StatusNotFound, "This referral link doesn't work",
-		"The code in it is not one we know: it may have been mistyped or cut short. Ask your friend to send the link again, or go straight to the shop.")
+	a.shopperProblemOf(c, http.StatusNotFound, "referral")
 }

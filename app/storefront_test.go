@@ -624,6 +624,18 @@ func TestReferral_Link_RedirectsToDiscountAndCountsClick(t *testing.T) {
 			t.Fatalf("%s: %d %s %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 		}
 	}
+	// In the visitor's language.
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/r/NOPE-1234", nil)
+	req.Header.Set("Accept-Language", "fr-FR,fr;q=0.9,en;q=0.5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(fb), "Ce lien de parrainage ne fonctionne pas") || !strings.Contains(string(fb), `lang="fr"`) {
+		t.Fatalf("French visitor: %d %s", resp.StatusCode, fb)
+	}
 	if n := e.count("referral_clicks", ""); n != 3 {
 		t.Fatalf("%d clicks after unknown codes, want 3", n)
 	}
