@@ -207,6 +207,17 @@ func TestShopperBrowser_TrackingFeedbackPreferences(t *testing.T) {
 	if ok, err := e.app.store.IsSuppressed(context.Background(), b.shop.ID, "email", shopperEmail, models.SuppressUnsubscribed); err != nil || !ok {
 		t.Errorf("preferences unsubscribe: suppressed %v, %v", ok, err)
 	}
+	// The flows engine then drops the shopper's next marketing message.
+	if err := e.app.messages.Send(context.Background(), b.messageID); err != nil {
+		t.Fatal(err)
+	}
+	var ask models.Message
+	if err := e.app.db.Take(&ask, b.messageID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if ask.Status != models.MessageSuppressed || !strings.Contains(ask.Reason, "unsubscribed") {
+		t.Errorf("the review ask after unsubscribing: %s (%s), want suppressed as unsubscribed", ask.Status, ask.Reason)
+	}
 
 	// A French shopper's order reads in French.
 	st = open("french tracking", b.link(t, links.Tracking, b.french))
