@@ -49,23 +49,7 @@ type extensionClaims struct {
 // customer GID, so it can never be read as "customer 42".
 func (c *Client) VerifyExtensionToken(token string) (ExtensionSession, error) {
 	var claims extensionClaims
-	var err error
-	for _, s := range c.secrets() {
-		claims = extensionClaims{}
-		key := []byte(s)
-		_, err = jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return key, nil },
-			jwt.WithValidMethods([]string{"HS256"}),
-			jwt.WithAudience(c.cfg.APIKey),
-			jwt.WithLeeway(sessionLeeway),
-			jwt.WithExpirationRequired(),
-			jwt.WithTimeFunc(c.now),
-		)
-		// Only a signature mismatch is worth trying the previous secret on.
-		if err == nil || !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			break
-		}
-	}
-	if err != nil {
+	if err := c.parseAppToken(token, func() jwt.Claims { claims = extensionClaims{}; return &claims }); err != nil {
 		return ExtensionSession{}, fmt.Errorf("%w: %w", ErrBadExtensionToken, err)
 	}
 	if claims.ExpiresAt.Sub(c.now()) > maxExtensionTokenLife {

@@ -234,17 +234,15 @@ type sessionClaims struct {
 	Sid  string `json:"sid,omitempty"`
 }
 
-// VerifySessionToken checks an App Bridge session token (HS256 with the app
-// secret, aud = API key, exp required, 10 s leeway) and returns the shop it
-// is for, taken from dest and cross-checked with iss. Any error means
-// "answer 401 / bounce".
-func (c *Client) VerifySessionToken(token string) (string, error) {
-	var claims sessionClaims
+// parseAppToken parses a token Shopify signed for the app (App Bridge's and
+// the UI extensions' session tokens): HS256 with the app secret, or the
+// previous one during a rotation, aud = API key, exp required, 10 s leeway.
+// fresh returns the claims to fill, blank, for each secret tried.
+func (c *Client) parseAppToken(token string, fresh func() jwt.Claims) error {
 	var err error
 	for _, s := range c.secrets() {
-		claims = sessionClaims{}
 		key := []byte(s)
-		_, err = jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return key, nil },
+		_, err = jwt.ParseWithClaims(token, fresh(), func(*jwt.Token) (any, error) { return key, nil },
 			jwt.WithValidMethods([]string{"HS256"}),
 			jwt.WithAudience(c.cfg.APIKey),
 			jwt.WithLeeway(sessionLeeway),
@@ -253,10 +251,19 @@ func (c *Client) VerifySessionToken(token string) (string, error) {
 		)
 		// Only a signature mismatch is worth trying the previous secret on.
 		if err == nil || !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			break
+			return err
 		}
 	}
-	if err != nil {
+	return err
+}
+
+// VerifySessionToken checks an App Bridge session token (HS256 with the app
+// secret, aud = API key, exp required, 10 s leeway) and returns the shop it
+// is for, taken from dest and cross-checked with iss. Any error means
+// "answer 401 / bounce".
+func (c *Client) VerifySessionToken(token string) (string, error) {
+	var claims sessionClaims
+	if err := c.parseAppToken(token, func() jwt.Claims { claims = sessionClaims{}; return &claims }); err != nil {
 		return "", fmt.Errorf("session token: %w", err)
 	}
 	dest, err := url.Parse(claims.Dest)
