@@ -126,7 +126,10 @@ type App struct {
 	messages *jobs.Messenger
 	scan     *jobs.DelayScanner
 	lscan    *jobs.LoyaltyScanner
-	loyalty  *jobs.Loyalty // points, redemptions, referrals (app proxy, admin API)
+	// tickets opens helpdesk tickets for alerts (delays, reports, low
+	// ratings), one per order and reason, through a per-desk rate limit.
+	tickets *jobs.TicketOpener
+	loyalty *jobs.Loyalty // points, redemptions, referrals (app proxy, admin API)
 	// dashboard answers the admin dashboard's KPIs (the store's rollups).
 	dashboard dashboardSource
 	closers   []func() error
@@ -203,7 +206,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("link signer: %w", err)
 	}
 	a.composer = jobs.NewComposer(a.store, renderer, signer, cfg.AppURL).WithClock(opts.MessageClock)
-	wake := func() { a.disp.Wake() }
+	lim, err := jobs.NewRedisLimiter(a.redis)
+	if err != nil {
+		return nil, fmt.Errorf("helpdesk limiter: %w", err)
+	}
+	a.closers = append(a.closers, lim.Close)
+	a.tickets = jobs.NewTicketOpener(a.store, a.queue, lim, jobs.TicketConfig{Signer: a.composer.Signer(), AppURL: cfg.AppURL}, a.log)
+	wake := func() { a.disp.Wake(); a.tickets.Wake() }
 	allFlows := append(jobs.PrivacyFlows(a.store, a.log), opts.Flows...)
 	discounts := shopifyDiscounts{a: a}
 	if !opts.NoMessages {
@@ -324,6 +333,10 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 	}
 	if role == RoleWorker || role == RoleAll {
 		workers = asynq.NewServer(a.redis, asynq.Config{
+			// A task that waits out a rate limit comes back when the
+			// limit says, and waiting is not a failure.
+			RetryDelayFunc:  jobs.RetryDelay,
+			IsFailure:       jobs.IsFailure,
 			Concurrency:     a.cfg.WorkerConcurrency,
 			Queues:          jobs.WorkerQueues(),
 			ShutdownTimeout: taskDrainTimeout,
@@ -337,13 +350,15 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		jobs.Register(mux, a.proc, a.runner, a.messages, a.scan)
 		jobs.RegisterLoyalty(mux, a.lscan)
 		jobs.RegisterSync(mux, a.backfill, a.reconcile, a.subs)
+		jobs.RegisterHelpdesk(mux, a.tickets)
 		if err := workers.Start(mux); err != nil {
 			if ln != nil {
 				ln.Close()
 			}
 			return fmt.Errorf("start workers: %w", err)
 		}
-		wg.Add(2)
+		wg.Add(3)
+		go func() { defer wg.Done(); a.tickets.Run(runCtx) }()
 		go func() { defer wg.Done(); a.disp.Run(runCtx) }()
 		go func() { defer wg.Done(); a.retain.Run(runCtx) }()
 		// The demo's and the bench's shops are not real Shopify stores:

@@ -230,10 +230,11 @@ func (a *App) handleReportProblem(x *trackingExtras) gin.HandlerFunc {
 			return
 		}
 		var fresh bool
+		alert := models.Alert{ShopID: shop.ID, OrderPlatformID: o.PlatformID, Kind: reportAlertKind,
+			Subject: strconv.FormatInt(o.PlatformID, 10), Reason: reason, Detail: message}
 		err := a.store.InTx(ctx, func(tx *models.Tx) error {
 			var err error
-			fresh, err = tx.RaiseAlert(&models.Alert{ShopID: shop.ID, OrderPlatformID: o.PlatformID, Kind: reportAlertKind,
-				Subject: strconv.FormatInt(o.PlatformID, 10), Reason: reason, Detail: message})
+			fresh, err = tx.RaiseAlert(&alert)
 			return err
 		})
 		if err != nil {
@@ -242,6 +243,11 @@ func (a *App) handleReportProblem(x *trackingExtras) gin.HandlerFunc {
 		}
 		if fresh {
 			a.log.Info("shopper reported a problem", "shop", shop.ID, "order", o.PlatformID, "reason", reason)
+			// The shop's helpdesks get a ticket now; the worker's sweep
+			// would find the alert within seconds anyway.
+			if _, err := a.tickets.OpenFor(ctx, alert); err != nil {
+				a.log.Warn("open helpdesk ticket for a report", "shop", shop.ID, "order", o.PlatformID, "err", err)
+			}
 		}
 		// Post/redirect/get: a reload of the thanks doesn't post again.
 		c.Redirect(http.StatusSeeOther, "/t/"+url.PathEscape(c.Param("token"))+"?reported=1")

@@ -19,6 +19,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/doorstep/doorstep/config"
+	"github.com/doorstep/doorstep/integrations/helpdesk/helpdesktest"
 	"github.com/doorstep/doorstep/integrations/shopify"
 	"github.com/doorstep/doorstep/integrations/shopify/shopifytest"
 	"github.com/doorstep/doorstep/jobs"
@@ -593,5 +594,42 @@ func TestTrackingExtras_CatalogKeys(t *testing.T) {
 				t.Errorf("tracking_extras.go uses %q, which the %s catalog lacks", k, loc)
 			}
 		}
+	}
+}
+
+// A shopper's report becomes one ticket in the shop's helpdesk, with their
+// words, however often the task runs.
+func TestTrackingReport_OpensOneHelpdeskTicket(t *testing.T) {
+	t.Parallel()
+	f := newExtrasFixture(t)
+	ctx := context.Background()
+	desk := helpdesktest.StartGorgias(t, "agent@acme.test", "gorgias-key", "unused")
+	tok := f.e.fake.SessionToken(f.domain, time.Minute)
+	var connected map[string]any
+	f.e.callAdminJSON("POST", "/api/admin/helpdesks", tok, map[string]string{
+		"kind": "gorgias", "domain": desk.URL(), "email": "agent@acme.test", "api_key": "gorgias-key",
+	}).ok(t, "connect gorgias", &connected)
+
+	path := f.trackingPath(t, f.orderID)
+	if r := f.report(t, path, url.Values{"reason": {"damaged"}, "message": {"The box was crushed."}}); r.status != http.StatusSeeOther {
+		t.Fatalf("report: %d %s", r.status, r.body)
+	}
+	var req models.TicketRequest
+	if err := f.e.app.db.Where("shop_id = ?", f.shop.ID).Take(&req).Error; err != nil {
+		t.Fatalf("no ticket request after the report: %v", err)
+	}
+	// The task, as a worker would run it, twice.
+	for range 2 {
+		task, _ := jobs.NewHelpdeskTicketTask(req)
+		if err := f.e.app.tickets.ProcessTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tickets := desk.Tickets()
+	if len(tickets) != 1 || !strings.Contains(tickets[0].Body, "The box was crushed.") || tickets[0].Email != shopperEmail {
+		t.Fatalf("helpdesk tickets = %+v", tickets)
+	}
+	if open, err := f.e.app.store.OpenTicketForOrder(ctx, f.shop.ID, f.orderID); err != nil || !open {
+		t.Fatalf("the new ticket does not hold the order's asks: %v %v", open, err)
 	}
 }

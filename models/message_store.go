@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -558,17 +559,27 @@ func (s *Store) ClearHolds(ctx context.Context, shopID uint64, orderPlatformID i
 	return res.RowsAffected, nil
 }
 
-// SaveFeedback stores a shopper's answer; answering again replaces it.
+// SaveFeedback stores a shopper's answer; answering again replaces it. A
+// low delivery rating with a comment (LowDSAT) also raises an AlertLowDSAT
+// in the same transaction, once per order however often it is answered,
+// which the helpdesk integration turns into a ticket.
 func (s *Store) SaveFeedback(ctx context.Context, f *Feedback) error {
 	f.ID = 0
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "shop_id"}, {Name: "order_platform_id"}, {Name: "kind"}, {Name: "product_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"rating", "comment", "updated_at"}),
-	}).Create(f).Error
-	if err != nil {
-		return fmt.Errorf("save feedback: %w", err)
-	}
-	return nil
+	return s.InTx(ctx, func(tx *Tx) error {
+		err := tx.db.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "shop_id"}, {Name: "order_platform_id"}, {Name: "kind"}, {Name: "product_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"rating", "comment", "updated_at"}),
+		}).Create(f).Error
+		if err != nil {
+			return fmt.Errorf("save feedback: %w", err)
+		}
+		if !LowDSAT(*f) {
+			return nil
+		}
+		_, err = tx.RaiseAlert(&Alert{ShopID: f.ShopID, OrderPlatformID: f.OrderPlatformID, Kind: AlertLowDSAT,
+			Subject: strconv.FormatInt(f.OrderPlatformID, 10), Reason: FeedbackDelivery, Detail: truncateUTF8(strings.TrimSpace(f.Comment), 1024)})
+		return err
+	})
 }
 
 // OrderFeedback lists an order's feedback.

@@ -35,7 +35,8 @@ type Call struct {
 	Path   string
 	Query  url.Values
 	Body   []byte
-	Status int // what the fake answered
+	Status int       // what the fake answered
+	At     time.Time // when it arrived (the fake's clock)
 }
 
 // StoredTicket is a ticket held by a fake, in the desk's own terms.
@@ -233,9 +234,12 @@ func (f *Fake) middleware(next http.Handler) http.Handler {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		f.mu.Lock()
+		at := f.now()
+		f.mu.Unlock()
 		defer func() {
 			f.mu.Lock()
-			f.calls = append(f.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, Status: rec.status})
+			f.calls = append(f.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, Status: rec.status, At: at})
 			f.mu.Unlock()
 		}()
 
