@@ -356,7 +356,7 @@ func (a *App) handleTestTemplate() gin.HandlerFunc {
 		n := testMessageIDBase + id
 		msg.ID = "msg-" + strconv.FormatUint(n, 10)
 
-		ch, done, err := a.testSender(in.Channel)
+		ch, done, err := a.testSender(ctx, shop.ID, in.Channel)
 		if err != nil {
 			a.storeError(c, err)
 			return
@@ -433,11 +433,15 @@ func (a *App) renderTest(ctx context.Context, shop models.Shop, set jobs.Setting
 	return r, nil
 }
 
-// testSender is the deployment's channel for a test send. The messenger
-// keeps the channels it was built with to itself, so a test builds its own
-// from the same configuration (one SMTP connection, closed after the send:
+// testSender is the channel a real message of the shop would go through:
+// its own (see shopChannels), else the deployment's. The messenger keeps
+// the channels it was built with to itself, so a test builds its own from
+// the same configuration (one SMTP connection, closed after the send:
 // tests are rare). Channels given in Options (tests) are used as they are.
-func (a *App) testSender(channel string) (jobs.Sender, func(), error) {
+func (a *App) testSender(ctx context.Context, shopID uint64, channel string) (jobs.Sender, func(), error) {
+	if ch, done, found, err := a.shopTestSender(ctx, shopID, channel); err != nil || found {
+		return ch, done, err
+	}
 	nothing := func() {}
 	if a.opts.Channels != nil {
 		ch, ok := a.opts.Channels[channel]

@@ -27,6 +27,7 @@ type channelInfo struct {
 type settingsPage struct {
 	S            jobs.Settings
 	Email, SMS   channelInfo
+	Channels     map[string]channelView // by channel: the shop's own or the deployment's
 	Dur          map[string]durField
 	Loyalty      jobs.LoyaltyProgram
 	RedeemList   string // "500, 1000, 2000"
@@ -74,6 +75,10 @@ func (a *App) handleSettingsPage() gin.HandlerFunc {
 			Dur: durFields(map[string]jobs.Duration{"review.product_window": set.Review.ProductWindow, "return_window": prog.ReturnWindow})}
 		if set.Brand.Color != "" {
 			p.DefaultColor = set.Brand.Color
+		}
+		if p.Channels, err = a.channelViews(ctx, v.Shop.ID); err != nil {
+			a.adminFailure(c, "channels", err)
+			return
 		}
 		opts := make([]string, len(prog.RedeemOptions))
 		for i, o := range prog.RedeemOptions {

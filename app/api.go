@@ -29,6 +29,7 @@ func (a *App) apiRoutes(r *gin.Engine) {
 	a.messagesAPI(api)
 	a.templatesTestAPI(api)
 	a.helpdeskAPI(api)
+	a.shopChannelsAPI(api)
 }
 
 // sessionAuth verifies the session token and loads its shop. Anything

@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	a.messages = jobs.NewMessenger(a.store, a.composer, a.queue, jobs.MessengerConfig{Channels: channels, Tickets: jobs.StoreTickets{Store: a.store}, Now: opts.MessageClock,
-		StaleSending: dcfg.StaleSending, Metrics: a.metrics.jobs}, a.log)
+		StaleSending: dcfg.StaleSending, Metrics: a.metrics.jobs, ShopChannels: a.newShopChannels()}, a.log)
 	a.scan = jobs.NewDelayScanner(a.store, wake, opts.MessageClock, a.log)
 	a.runner = jobs.NewTriggerRunner(a.store, flows, a.log)
 	a.loyalty = jobs.NewLoyalty(a.store, discounts, a.now, a.log)

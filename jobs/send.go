@@ -74,6 +74,13 @@ type Sender interface {
 	Send(ctx context.Context, m notify.Message) (notify.Receipt, error)
 }
 
+// ShopChannels finds a shop's own sender for a channel (its SMTP relay,
+// its Twilio account). found is false when the shop uses the deployment's.
+// The messenger calls it outside its transactions.
+type ShopChannels interface {
+	Channel(ctx context.Context, shopID uint64, channel string) (s Sender, found bool, err error)
+}
+
 // TicketChecker tells whether an order has an open support ticket (the
 // helpdesk integration implements it; nil means never).
 type TicketChecker interface {
@@ -110,6 +117,10 @@ type MessengerConfig struct {
 	StaleSending time.Duration
 	// Metrics, if set, counts decisions and times sends.
 	Metrics *Metrics
+
+	// ShopChannels, if set, is asked before Channels: a shop's own
+	// channel wins over the deployment's.
+	ShopChannels ShopChannels
 }
 
 // settingsTTL bounds how stale a cached shop and its settings can be: a
@@ -310,6 +321,14 @@ func (s *Messenger) attempt(ctx context.Context, log *slog.Logger, shop models.S
 		return false, s.finish(ctx, m, models.MessageFailed, "render: "+err.Error(), time.Time{}, nil)
 	}
 	ch, ok := s.cfg.Channels[m.Channel]
+	var chErr error
+	if s.cfg.ShopChannels != nil {
+		// A shop whose own channel fails to load waits and retries: its
+		// mail must not leave through another server meanwhile.
+		if own, found, err := s.cfg.ShopChannels.Channel(ctx, shop.ID, m.Channel); err != nil || found {
+			ch, ok, chErr = own, true, err
+		}
+	}
 	if !ok {
 		return false, s.finish(ctx, m, models.MessageFailed, "no "+m.Channel+" channel configured", time.Time{}, nil)
 	}
@@ -327,7 +346,10 @@ func (s *Messenger) attempt(ctx context.Context, log *slog.Logger, shop models.S
 		}
 	}
 	start := time.Now()
-	receipt, err := ch.Send(ctx, msg)
+	receipt, err := notify.Receipt{}, chErr
+	if err == nil {
+		receipt, err = ch.Send(ctx, msg)
+	}
 	s.cfg.Metrics.observeSend(m.Channel, time.Since(start))
 	state := models.MessageSent
 	switch {

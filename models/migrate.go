@@ -258,6 +258,17 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable("ticket_requests", "tickets", "helpdesk_connections")
 			},
 		},
+		{
+			// A shop's own SMTP relay and Twilio account (sealed), used
+			// instead of the deployment's channels.
+			ID: "202611230014_shop_channels",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&v12ShopChannel{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("shop_channels")
+			},
+		},
 	}
 }
 

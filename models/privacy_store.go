@@ -780,7 +780,7 @@ var shopTables = []string{"fulfillment_events", "fulfillments", "refund_lines", 
 	"customers", "triggers", "data_exports", "sync_states", "message_events", "messages", "outbox_messages", "feedback",
 	"order_holds", "alerts", "review_asks", "suppressions", "message_templates", "shop_settings",
 	"loyalty_entries", "loyalty_accounts", "loyalty_redemptions", "referrals", "referral_clicks", "loyalty_programs",
-	"survey_answers", "stat_days", "stat_states", "ticket_requests", "tickets", "helpdesk_connections"}
+	"survey_answers", "stat_days", "stat_states", "ticket_requests", "tickets", "helpdesk_connections", "shop_channels"}
 
 // lockUninstalledShop locks the shop row for work that only applies to an
 // uninstalled shop; ErrShopInstalled when it is installed again,
