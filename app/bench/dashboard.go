@@ -11,6 +11,7 @@ package bench
 // for 30 and 90 days.
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -149,12 +150,15 @@ type dashRunner struct {
 	now  time.Time
 	// sayMu: the seed's statements report from their goroutines.
 	sayMu sync.Mutex
+	// bench names the bench in progress lines ("" is the dashboard): the
+	// sidebar bench borrows the seed.
+	bench string
 }
 
 func (r *dashRunner) say(format string, args ...any) {
 	r.sayMu.Lock()
 	defer r.sayMu.Unlock()
-	fmt.Fprintf(r.cfg.Progress, "bench dashboard: "+format+"\n", args...)
+	fmt.Fprintf(r.cfg.Progress, "bench "+cmp.Or(r.bench, "dashboard")+": "+format+"\n", args...)
 }
 
 func (r *dashRunner) run(ctx context.Context) (err error) {
@@ -437,12 +441,18 @@ var seedTables = []string{"orders", "fulfillments", "fulfillment_events", "messa
 // as the migrations defined them: PostgreSQL builds an index from sorted
 // rows several times faster than it updates one row by row.
 func (r *dashRunner) seed(ctx context.Context, shopID uint64) error {
+	return r.seedWith(ctx, shopID, seedGroups, seedTables)
+}
+
+// seedWith is seed with other statements: groups run in order, and tables
+// are the ones whose secondary indexes are dropped for the load.
+func (r *dashRunner) seedWith(ctx context.Context, shopID uint64, groups [][]seedStmt, tables []string) error {
 	start := time.Now()
 	r.say("seeding %d orders over %d days (shop zone %s)", r.cfg.Orders, r.cfg.Span, dashboardZone)
 	var indexes []struct{ name, def string }
 	rows, err := r.pool.Query(ctx, `SELECT i.indexname, i.indexdef FROM pg_indexes i
 		WHERE i.schemaname = current_schema() AND i.tablename = ANY($1)
-		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`, seedTables)
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`, tables)
 	if err != nil {
 		return fmt.Errorf("seed: list indexes: %w", err)
 	}
@@ -463,7 +473,7 @@ func (r *dashRunner) seed(ctx context.Context, shopID uint64) error {
 			return fmt.Errorf("seed: drop index %s: %w", ix.name, err)
 		}
 	}
-	for _, group := range seedGroups {
+	for _, group := range groups {
 		steps := make([]SeedStep, len(group))
 		errs := make([]error, len(group))
 		var wg sync.WaitGroup

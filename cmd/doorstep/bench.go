@@ -20,9 +20,10 @@ Usage:
   doorstep bench flows [flags]    messages sent per second (email to an SMTP sink) beside asynq's no-op rate
   doorstep bench loyalty [flags]  the points ledger under concurrent awards, reversals and redemptions, beside a bare baseline
   doorstep bench dashboard [flags] the admin dashboard of one shop with 1,000,000 orders: data generator, rollup, page timings
+  doorstep bench sidebar [flags]  the helpdesk sidebar for a customer with 50 orders of 1,000,000, under 500 webhooks/s
   doorstep bench worker           (internal) the worker process bench ingest starts; reads the app's environment
 
-Run "doorstep bench ingest --help", "doorstep bench flows --help" or "doorstep bench loyalty --help" for their flags.
+Run "doorstep bench <name> --help" for a benchmark's flags.
 `
 
 // bench runs the benchmarks (doorstep bench ingest|flows|loyalty).
@@ -43,6 +44,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return benchLoyalty(ctx, args[1:], getenv, stdout)
 	case "dashboard":
 		return benchDashboard(ctx, args[1:], getenv, stdout)
+	case "sidebar":
+		return benchSidebar(ctx, args[1:], getenv, stdout)
 	case "worker":
 		return appbench.RunWorker(ctx, getenv, stdout, os.Stderr)
 	}
@@ -268,6 +271,72 @@ stats:rollup job does (90 days, then 2), and times, --requests times each, one a
 		DatabaseURL: *dbURL, Progress: stdout, Keep: *keep})
 	if err != nil {
 		return fmt.Errorf("bench dashboard: %w", err)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	return writeReport(md.Bytes(), *out, stdout)
+}
+
+func benchSidebar(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := newFlags("bench sidebar", `doorstep bench sidebar measures the helpdesk sidebar's answer time: on a fresh PostgreSQL
+database (created on --database-url's server, migrated, dropped at the end) it fills one shop with
+--orders orders by the dashboard bench's generator (packages, scans, messages, feedback, points,
+referrals) plus customers, line items and refunds, one customer (`+appbench.SidebarCustomerEmail+`) owning
+50 of them, and connects Gorgias. It starts Doorstep's web role in this process and its worker role
+as a second process ("doorstep bench worker"), sends signed orders/create, orders/paid and
+fulfillments/create webhooks for other customers at --webhook-rate per second, and after --warmup
+times --requests calls of GET /helpdesk/gorgias/customer?email=… (X-Doorstep-Key) for the customer,
+plus one in ten for unknown emails, at --rate per second, checking every answer:
+  sidebar answer, customer with 50 orders, under the load     target p99 < 100 ms`, stdout)
+	dbDefault := getenv("DATABASE_URL")
+	if dbDefault == "" {
+		dbDefault = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	orders := fs.Int("orders", 1_000_000, "orders in the bench shop")
+	requests := fs.Int("requests", 500, "timed sidebar calls for the customer (plus one in ten for unknown emails)")
+	rate := fs.Float64("rate", 20, "sidebar calls per second")
+	conns := fs.Int("conns", 4, "sidebar connections (calls at once, at most)")
+	webhookRate := fs.Float64("webhook-rate", 500, "background webhooks per second")
+	clients := fs.Int("clients", 16, "keep-alive connections sending the webhooks")
+	warmup := fs.Duration("warmup", 10*time.Second, "load before the first timed call")
+	dbURL := fs.String("database-url", dbDefault, "PostgreSQL server; the bench creates and drops its own database doorstep_bench_<random> there (default: DATABASE_URL or local)")
+	redisURL := fs.String("redis-url", "", "a dedicated Redis (asynq has no key prefix); empty starts a throwaway redis-server on a free port")
+	concurrency := fs.Int("worker-concurrency", 0, "the worker role's WORKER_CONCURRENCY, tasks run at once (default 10)")
+	inProcess := fs.Bool("in-process-workers", false, "run the worker role in this process instead of its own")
+	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
+	keep := fs.Bool("keep", false, "keep the bench database at the end (to EXPLAIN the sidebar's queries); drop it yourself")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("bench sidebar: unexpected arguments %q", fs.Args())
+	case *orders < 1:
+		return errors.New("bench sidebar: --orders must be at least 1")
+	case *requests < 1:
+		return errors.New("bench sidebar: --requests must be at least 1")
+	case *rate <= 0 || *webhookRate <= 0:
+		return errors.New("bench sidebar: --rate and --webhook-rate must be positive")
+	case *conns < 1 || *clients < 1:
+		return errors.New("bench sidebar: --conns and --clients must be at least 1")
+	case *warmup < 0:
+		return errors.New("bench sidebar: --warmup must not be negative")
+	case *concurrency < 0 || *concurrency > 1000:
+		return errors.New("bench sidebar: --worker-concurrency must be 1-1000")
+	}
+	var workerCmd []string
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench sidebar: find this binary to start the worker process: %w", err)
+		}
+		workerCmd = []string{exe, "bench", "worker"}
+	}
+	rep, err := appbench.RunSidebar(ctx, appbench.SidebarConfig{Orders: *orders, Requests: *requests, Rate: *rate, Conns: *conns,
+		WebhookRate: *webhookRate, Clients: *clients, Warmup: *warmup, DatabaseURL: *dbURL, RedisURL: *redisURL,
+		WorkerCommand: workerCmd, WorkerConcurrency: *concurrency, Progress: stdout, Keep: *keep})
+	if err != nil {
+		return fmt.Errorf("bench sidebar: %w", err)
 	}
 	var md bytes.Buffer
 	rep.Markdown(&md)
