@@ -78,8 +78,16 @@ func (s *Store) MarkDeliveriesDispatched(ctx context.Context, ids []uint64, at t
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.db.WithContext(ctx).Model(&Delivery{}).Where("id IN ? AND status = ?", ids, DeliveryReceived).
-		Update("dispatched_at", at.UTC()).Error
+	q := s.db.WithContext(ctx).Model(&Delivery{})
+	if s.pg {
+		// Batch processing locks deliveries in id order; an UPDATE … IN
+		// locks them in whatever order the plan visits them, and the two
+		// deadlocked. A row a batch holds is being processed: skip it.
+		q = q.Where("id IN (SELECT id FROM deliveries WHERE id IN ? AND status = ? ORDER BY id FOR UPDATE SKIP LOCKED)", ids, DeliveryReceived)
+	} else {
+		q = q.Where("id IN ? AND status = ?", ids, DeliveryReceived)
+	}
+	err := q.Update("dispatched_at", at.UTC()).Error
 	if err != nil {
 		return fmt.Errorf("mark dispatched: %w", err)
 	}
