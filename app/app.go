@@ -129,7 +129,9 @@ type App struct {
 	// tickets opens helpdesk tickets for alerts (delays, reports, low
 	// ratings), one per order and reason, through a per-desk rate limit.
 	tickets *jobs.TicketOpener
-	loyalty *jobs.Loyalty // points, redemptions, referrals (app proxy, admin API)
+	// sidebarAuth remembers verified helpdesk sidebar secrets briefly.
+	sidebarAuth sidebarAuthCache
+	loyalty     *jobs.Loyalty // points, redemptions, referrals (app proxy, admin API)
 	// dashboard answers the admin dashboard's KPIs (the store's rollups).
 	dashboard dashboardSource
 	closers   []func() error

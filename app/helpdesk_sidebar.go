@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/doorstep/doorstep/models"
@@ -188,8 +189,32 @@ func (a *App) sidebarFor(ctx context.Context, shop models.Shop, email, phone str
 	if len(customers) == 0 && len(ids) == 0 {
 		return empty()
 	}
-	byID, err := a.store.Orders(ctx, shop.ID, ids)
-	if err != nil {
+	// The reads below depend only on the customer and the order ids: they
+	// run side by side, each on its own pooled connection, so the answer
+	// costs the slowest of them rather than their sum (helpdesks give up
+	// on a slow sidebar).
+	var (
+		byID  map[int64]*models.Order
+		holds []models.OrderHold
+		msgs  []models.Message
+		fb    []models.Feedback
+		lv    sidebarView // the loyalty part, merged below
+	)
+	var readers parallel
+	readers.Go(func() (err error) { byID, err = a.store.Orders(ctx, shop.ID, ids); return err })
+	readers.Go(func() (err error) { holds, err = a.store.SidebarHolds(ctx, shop.ID, ids); return err })
+	readers.Go(func() (err error) {
+		msgs, err = a.store.SidebarMessages(ctx, shop.ID, ids, sidebarMessageLimit)
+		return err
+	})
+	readers.Go(func() (err error) {
+		fb, err = a.store.SidebarFeedback(ctx, shop.ID, ids, sidebarFeedbackLimit)
+		return err
+	})
+	if len(customers) > 0 {
+		readers.Go(func() error { return a.sidebarLoyaltyOf(ctx, shop, customers[0].PlatformID, &lv) })
+	}
+	if err := readers.Wait(); err != nil {
 		return v, err
 	}
 	orders := make([]*models.Order, 0, len(ids))
@@ -212,13 +237,16 @@ func (a *App) sidebarFor(ctx context.Context, shop models.Shop, email, phone str
 				break
 			}
 		}
+		if cust != nil {
+			if err := a.sidebarLoyaltyOf(ctx, shop, cust.PlatformID, &lv); err != nil {
+				return v, err
+			}
+		}
 	}
 	v.Customer = a.sidebarCustomerOf(shop, cust, orders, email, phone, total)
+	v.Loyalty = lv.Loyalty
+	v.Referrals = append(v.Referrals, lv.Referrals...)
 
-	holds, err := a.store.SidebarHolds(ctx, shop.ID, ids)
-	if err != nil {
-		return v, err
-	}
 	paused := map[int64]bool{}
 	for _, h := range holds {
 		if h.Reason == holdAgentPause {
@@ -241,11 +269,6 @@ func (a *App) sidebarFor(ctx context.Context, shop models.Shop, email, phone str
 		}
 		v.Orders = append(v.Orders, so)
 	}
-
-	msgs, err := a.store.SidebarMessages(ctx, shop.ID, ids, sidebarMessageLimit)
-	if err != nil {
-		return v, err
-	}
 	for _, m := range msgs {
 		at := m.DueAt
 		if m.SentAt != nil {
@@ -254,19 +277,9 @@ func (a *App) sidebarFor(ctx context.Context, shop models.Shop, email, phone str
 		v.Messages = append(v.Messages, sidebarMessage{ID: strconv.FormatUint(m.ID, 10), Order: names[m.OrderPlatformID],
 			Flow: m.Flow, Step: m.Step, Channel: m.Channel, Status: m.Status, Reason: m.Reason, At: at.UTC()})
 	}
-	fb, err := a.store.SidebarFeedback(ctx, shop.ID, ids, sidebarFeedbackLimit)
-	if err != nil {
-		return v, err
-	}
 	for _, f := range fb {
 		v.Feedback = append(v.Feedback, sidebarFeedback{Order: names[f.OrderPlatformID], Kind: f.Kind, Rating: f.Rating,
 			Product: products[f.ProductID], Comment: f.Comment, At: f.UpdatedAt.UTC()})
-	}
-
-	if cust != nil {
-		if err := a.sidebarLoyaltyOf(ctx, shop, cust.PlatformID, &v); err != nil {
-			return v, err
-		}
 	}
 	v.Summary = sidebarSummary(v)
 	return v, nil
@@ -432,4 +445,26 @@ func firstNonEmpty(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// parallel runs functions side by side and keeps the first error.
+type parallel struct {
+	wg   sync.WaitGroup
+	once sync.Once
+	err  error
+}
+
+func (p *parallel) Go(fn func() error) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := fn(); err != nil {
+			p.once.Do(func() { p.err = err })
+		}
+	}()
+}
+
+func (p *parallel) Wait() error {
+	p.wg.Wait()
+	return p.err
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -75,6 +76,18 @@ func (a *App) sidebarSecretAuth(kind helpdesk.Kind) gin.HandlerFunc {
 			deny()
 			return
 		}
+		cacheKey := string(kind) + ":" + models.SecretHash(key)
+		// Reads trust a recent verification of the same secret: the
+		// sidebar is asked on every ticket an agent opens. Actions always
+		// check the store, so a disconnect stops them at once.
+		if c.Request.Method == http.MethodGet {
+			if hit, ok := a.sidebarAuth.get(cacheKey, a.now()); ok {
+				c.Set(ctxSidebarConn, hit.conn)
+				c.Set(ctxSidebarShop, hit.shop)
+				c.Next()
+				return
+			}
+		}
 		ctx := c.Request.Context()
 		conn, err := a.store.HelpdeskConnectionBySecret(ctx, string(kind), key)
 		if errors.Is(err, models.ErrNotFound) {
@@ -99,10 +112,51 @@ func (a *App) sidebarSecretAuth(kind helpdesk.Kind) gin.HandlerFunc {
 			deny()
 			return
 		}
+		a.sidebarAuth.put(cacheKey, sidebarAuthHit{conn: conn, shop: shop}, a.now())
 		c.Set(ctxSidebarConn, conn)
 		c.Set(ctxSidebarShop, shop)
 		c.Next()
 	}
+}
+
+// sidebarAuthTTL bounds how long a disconnected helpdesk's sidebar can
+// still be read (actions are never cached).
+const sidebarAuthTTL = 5 * time.Second
+
+// sidebarAuthMax bounds the cache; past it, it starts again empty.
+const sidebarAuthMax = 4096
+
+type sidebarAuthHit struct {
+	conn models.HelpdeskConnection
+	shop models.Shop
+	at   time.Time
+}
+
+// sidebarAuthCache remembers verified sidebar secrets, by kind and hash,
+// for sidebarAuthTTL.
+type sidebarAuthCache struct {
+	mu   sync.Mutex
+	hits map[string]sidebarAuthHit
+}
+
+func (c *sidebarAuthCache) get(key string, now time.Time) (sidebarAuthHit, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.hits[key]
+	if !ok || now.Sub(h.at) > sidebarAuthTTL || now.Before(h.at) {
+		return sidebarAuthHit{}, false
+	}
+	return h, true
+}
+
+func (c *sidebarAuthCache) put(key string, h sidebarAuthHit, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hits == nil || len(c.hits) >= sidebarAuthMax {
+		c.hits = map[string]sidebarAuthHit{}
+	}
+	h.at = now
+	c.hits[key] = h
 }
 
 func sidebarAuthOf(c *gin.Context) (models.HelpdeskConnection, models.Shop) {
