@@ -522,7 +522,7 @@ func (r *sidebarRunner) seed(ctx context.Context, shopID uint64) error {
 // a shop in its steady state has sent them at the end of their quiet
 // hours.
 var sidebarSeed = [4][]seedStmt{
-	{{"orders (the customer's)", `
+	{{Table: "orders (the customer's)", SQL: `
 INSERT INTO orders (shop_id, platform_id, name, number, email, customer_platform_id, locale, currency,
   subtotal, total_discounts, total_shipping, total_tax, total, original_subtotal, financial_status, fulfillment_status,
   cancelled_at, cancel_reason, processed_at, test, ship_name, ship_address1, ship_city, ship_province_code, ship_zip, ship_country_code,
@@ -537,7 +537,7 @@ FROM (SELECT k, $2::timestamptz - interval '2 hours' - (k - 1) * ($4 * 86400.0 /
       FROM generate_series(1, ` + strconv.Itoa(sidebarCustomerOrds) + `) k) s
 WHERE $3::int > 0`}},
 	{
-		{"customers", `
+		{Table: "customers", SQL: `
 INSERT INTO customers (shop_id, platform_id, email, first_name, last_name, locale, state, platform_created_at, platform_updated_at,
   created_at, updated_at)
 SELECT DISTINCT ON (customer_platform_id) shop_id, customer_platform_id, email,
@@ -546,7 +546,7 @@ SELECT DISTINCT ON (customer_platform_id) shop_id, customer_platform_id, email,
   'en', 'enabled', platform_created_at, platform_created_at, $2::timestamptz, $2::timestamptz
 FROM orders WHERE shop_id = $1 AND customer_platform_id <> 0 AND $3::int > 0 AND $4::int > 0
 ORDER BY customer_platform_id, platform_created_at`},
-		{"line_items", `
+		{Table: "line_items", SQL: `
 INSERT INTO line_items (shop_id, order_id, platform_id, product_id, variant_id, sku, title, variant_title, quantity, price,
   fulfillable_quantity, requires_shipping, created_at, updated_at)
 SELECT o.shop_id, o.id, o.platform_id * 10 + k, 900 + (o.id + k) % 50, 45000 + (o.id + k) % 50, 'SKU-' || ((o.id + k) % 50),
@@ -554,7 +554,7 @@ SELECT o.shop_id, o.id, o.platform_id * 10 + k, 900 + (o.id + k) % 50, 45000 + (
   (ARRAY['S','M','L'])[1 + (o.id + k) % 3], 1 + k % 2, round(o.original_subtotal / 2, 2), 0, true, o.created_at, o.created_at
 FROM orders o CROSS JOIN generate_series(1, 2) k
 WHERE o.shop_id = $1 AND (k = 1 OR o.id % 2 = 0) AND $2::timestamptz IS NOT NULL AND $3::int > 0 AND $4::int > 0`},
-		{"refunds", `
+		{Table: "refunds", SQL: `
 INSERT INTO refunds (shop_id, order_id, platform_id, order_platform_id, note, amount, currency, restock, processed_at,
   platform_created_at, created_at)
 SELECT shop_id, id, platform_id * 10 + 1, platform_id,
@@ -564,13 +564,13 @@ FROM (SELECT o.*, LEAST(o.platform_created_at + interval '9 days', $2::timestamp
       WHERE o.shop_id = $1 AND o.financial_status IN ('refunded', 'partially_refunded')) r
 WHERE $3::int > 0 AND $4::int > 0`},
 	},
-	{{"referrals (the customer's)", `
+	{{Table: "referrals (the customer's)", SQL: `
 INSERT INTO referrals (shop_id, order_platform_id, referrer_platform_id, referee_platform_id, code, via, status, created_at, updated_at)
 SELECT $1::bigint, ` + strconv.Itoa(sidebarOrderBase+1000) + ` + k, ` + strconv.Itoa(sidebarCustomerID) + `, ` + strconv.Itoa(sidebarCustomerID+1000) + ` + k,
   'REF` + strconv.Itoa(sidebarCustomerID) + `', 'link', (ARRAY['rewarded','pending'])[k], at, at
 FROM (SELECT k, $2::timestamptz - k * interval '20 days' AS at FROM generate_series(1, 2) k) s
 WHERE $3::int > 0 AND $4::int > 0`}},
-	{{"messages (deferred → sent)", `
+	{{Table: "messages (deferred → sent)", SQL: `
 UPDATE messages SET status = 'sent', reason = '', sent_at = due_at + interval '3 seconds', updated_at = due_at + interval '3 seconds'
 WHERE shop_id = $1 AND status = 'deferred' AND due_at < $2::timestamptz - interval '1 day' AND $3::int > 0 AND $4::int > 0`}},
 }
