@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/doorstep/doorstep/models"
@@ -445,26 +444,4 @@ func firstNonEmpty(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// parallel runs functions side by side and keeps the first error.
-type parallel struct {
-	wg   sync.WaitGroup
-	once sync.Once
-	err  error
-}
-
-func (p *parallel) Go(fn func() error) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		if err := fn(); err != nil {
-			p.once.Do(func() { p.err = err })
-		}
-	}()
-}
-
-func (p *parallel) Wait() error {
-	p.wg.Wait()
-	return p.err
 }

@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 )
 
 // ListOrders returns a shop's most recent orders (by platform creation
@@ -123,57 +125,100 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 			customers = append(customers, o.CustomerPlatformID)
 		}
 	}
-	var lines []LineItem
-	if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("id").Find(&lines).Error; err != nil {
-		return nil, fmt.Errorf("line items: %w", err)
+	// The four child reads depend only on the orders: on PostgreSQL they
+	// run side by side, each on its own pooled connection (SQLite has one).
+	var (
+		lines   []LineItem
+		fuls    []Fulfillment
+		evs     []FulfillmentEvent
+		refunds []Refund
+		cs      []Customer
+	)
+	reads := []func() error{
+		func() error {
+			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("id").Find(&lines).Error; err != nil {
+				return fmt.Errorf("line items: %w", err)
+			}
+			return nil
+		},
+		func() error {
+			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&fuls).Error; err != nil {
+				return fmt.Errorf("fulfillments: %w", err)
+			}
+			if len(fuls) == 0 {
+				return nil
+			}
+			fids := make([]uint64, len(fuls))
+			for i, f := range fuls {
+				fids[i] = f.ID
+			}
+			if err := db.Where("shop_id = ? AND fulfillment_id IN ?", shopID, fids).Order("happened_at, id").Find(&evs).Error; err != nil {
+				return fmt.Errorf("fulfillment events: %w", err)
+			}
+			return nil
+		},
+		func() error {
+			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&refunds).Error; err != nil {
+				return fmt.Errorf("refunds: %w", err)
+			}
+			return nil
+		},
+		func() error {
+			if len(customers) == 0 {
+				return nil
+			}
+			if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, customers).Find(&cs).Error; err != nil {
+				return fmt.Errorf("customers: %w", err)
+			}
+			return nil
+		},
+	}
+	if err := s.runReads(reads); err != nil {
+		return nil, err
 	}
 	for _, l := range lines {
 		byRow[l.OrderID].LineItems = append(byRow[l.OrderID].LineItems, l)
 	}
-	var fuls []Fulfillment
-	if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&fuls).Error; err != nil {
-		return nil, fmt.Errorf("fulfillments: %w", err)
+	byF := map[uint64][]FulfillmentEvent{}
+	for _, ev := range evs {
+		byF[ev.FulfillmentID] = append(byF[ev.FulfillmentID], ev)
 	}
-	if len(fuls) > 0 {
-		fids := make([]uint64, len(fuls))
-		for i, f := range fuls {
-			fids[i] = f.ID
-		}
-		var evs []FulfillmentEvent
-		if err := db.Where("shop_id = ? AND fulfillment_id IN ?", shopID, fids).Order("happened_at, id").Find(&evs).Error; err != nil {
-			return nil, fmt.Errorf("fulfillment events: %w", err)
-		}
-		byF := map[uint64][]FulfillmentEvent{}
-		for _, ev := range evs {
-			byF[ev.FulfillmentID] = append(byF[ev.FulfillmentID], ev)
-		}
-		for _, f := range fuls {
-			f.Events = byF[f.ID]
-			byRow[f.OrderID].Fulfillments = append(byRow[f.OrderID].Fulfillments, f)
-		}
-	}
-	var refunds []Refund
-	if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&refunds).Error; err != nil {
-		return nil, fmt.Errorf("refunds: %w", err)
+	for _, f := range fuls {
+		f.Events = byF[f.ID]
+		byRow[f.OrderID].Fulfillments = append(byRow[f.OrderID].Fulfillments, f)
 	}
 	for _, r := range refunds {
 		byRow[r.OrderID].Refunds = append(byRow[r.OrderID].Refunds, r)
 	}
-	if len(customers) > 0 {
-		var cs []Customer
-		if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, customers).Find(&cs).Error; err != nil {
-			return nil, fmt.Errorf("customers: %w", err)
-		}
-		byC := map[int64]*Customer{}
-		for i := range cs {
-			byC[cs[i].PlatformID] = &cs[i]
-		}
-		for _, o := range out {
-			if c, ok := byC[o.CustomerPlatformID]; ok {
-				cp := *c
-				o.Customer = &cp
-			}
+	byC := map[int64]*Customer{}
+	for i := range cs {
+		byC[cs[i].PlatformID] = &cs[i]
+	}
+	for _, o := range out {
+		if c, ok := byC[o.CustomerPlatformID]; ok {
+			cp := *c
+			o.Customer = &cp
 		}
 	}
 	return out, nil
+}
+
+// runReads runs independent reads: side by side on PostgreSQL, one after
+// the other on SQLite (one connection). It returns their errors, joined.
+func (s *Store) runReads(reads []func() error) error {
+	if !s.pg {
+		for _, r := range reads {
+			if err := r(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, r := range reads {
+		wg.Go(func() { errs[i] = r() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -73,18 +73,25 @@ func (s *Store) SidebarOrders(ctx context.Context, shopID uint64, email string, 
 		}
 		return q
 	}
-	var ids []int64
-	if err := match().Order("platform_created_at DESC, id DESC").Limit(limit).Pluck("platform_id", &ids).Error; err != nil {
+	// One round trip: the window count is taken before the LIMIT, so each
+	// row carries how many orders match in all.
+	var rows []struct {
+		PlatformID int64
+		Total      int64
+	}
+	err := match().Select("platform_id, COUNT(*) OVER () AS total").Order("platform_created_at DESC, id DESC").Limit(limit).
+		Scan(&rows).Error
+	if err != nil {
 		return nil, 0, fmt.Errorf("sidebar orders: %w", err)
 	}
-	total := int64(len(ids))
-	if len(ids) == limit {
-		// Only a customer with more orders than shown pays for the count.
-		if err := match().Count(&total).Error; err != nil {
-			return nil, 0, fmt.Errorf("sidebar orders: count: %w", err)
-		}
+	if len(rows) == 0 {
+		return nil, 0, nil
 	}
-	return ids, total, nil
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.PlatformID
+	}
+	return ids, rows[0].Total, nil
 }
 
 // SidebarMessages lists the messages about these orders, newest first, at
