@@ -173,38 +173,17 @@ func (a *App) sidebarFor(ctx context.Context, shop models.Shop, email, phone str
 	if email == "" && phone == "" {
 		return empty()
 	}
-	var (
-		customers []models.Customer
-		ids       []int64
-		total     int64
-	)
-	if email != "" {
-		// By email, the orders' statement finds the customers' orders
-		// itself: both reads go at once.
-		var first parallel
-		first.Go(func() (err error) {
-			customers, err = a.store.SidebarCustomers(ctx, shop.ID, email, phone, sidebarCustomerLimit)
-			return err
-		})
-		first.Go(func() (err error) {
-			ids, total, err = a.store.SidebarOrders(ctx, shop.ID, email, nil, sidebarOrderLimit)
-			return err
-		})
-		if err := first.Wait(); err != nil {
-			return v, err
-		}
-	} else {
-		var err error
-		if customers, err = a.store.SidebarCustomers(ctx, shop.ID, email, phone, sidebarCustomerLimit); err != nil {
-			return v, err
-		}
-		customerIDs := make([]int64, 0, len(customers))
-		for _, c := range customers {
-			customerIDs = append(customerIDs, c.PlatformID)
-		}
-		if ids, total, err = a.store.SidebarOrders(ctx, shop.ID, email, customerIDs, sidebarOrderLimit); err != nil {
-			return v, err
-		}
+	customers, err := a.store.SidebarCustomers(ctx, shop.ID, email, phone, sidebarCustomerLimit)
+	if err != nil {
+		return v, err
+	}
+	customerIDs := make([]int64, 0, len(customers))
+	for _, c := range customers {
+		customerIDs = append(customerIDs, c.PlatformID)
+	}
+	ids, total, err := a.store.SidebarOrders(ctx, shop.ID, email, customerIDs, sidebarOrderLimit)
+	if err != nil {
+		return v, err
 	}
 	if len(customers) == 0 && len(ids) == 0 {
 		return empty()

@@ -107,12 +107,27 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 	if len(platformIDs) == 0 {
 		return out, nil
 	}
-	// The orders and their children are read side by side on PostgreSQL
-	// (each on its own pooled connection; SQLite has one): the children
-	// name their orders through a subquery on the platform ids.
-	ordersOf := "(SELECT o.id FROM orders o WHERE o.shop_id = ? AND o.platform_id IN ?)"
+	var orders []Order
+	if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, platformIDs).Find(&orders).Error; err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	if len(orders) == 0 {
+		return out, nil
+	}
+	byRow := map[uint64]*Order{}
+	rowIDs := make([]uint64, 0, len(orders))
+	var customers []int64
+	for i := range orders {
+		o := &orders[i]
+		out[o.PlatformID], byRow[o.ID] = o, o
+		rowIDs = append(rowIDs, o.ID)
+		if o.CustomerPlatformID != 0 {
+			customers = append(customers, o.CustomerPlatformID)
+		}
+	}
+	// The four child reads depend only on the orders: on PostgreSQL they
+	// run side by side, each on its own pooled connection (SQLite has one).
 	var (
-		orders  []Order
 		lines   []LineItem
 		fuls    []Fulfillment
 		evs     []FulfillmentEvent
@@ -121,43 +136,38 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 	)
 	reads := []func() error{
 		func() error {
-			if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, platformIDs).Find(&orders).Error; err != nil {
-				return fmt.Errorf("orders: %w", err)
-			}
-			return nil
-		},
-		func() error {
-			if err := db.Where("shop_id = ? AND order_id IN "+ordersOf, shopID, shopID, platformIDs).Order("id").Find(&lines).Error; err != nil {
+			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("id").Find(&lines).Error; err != nil {
 				return fmt.Errorf("line items: %w", err)
 			}
 			return nil
 		},
 		func() error {
-			err := db.Where("shop_id = ? AND order_id IN "+ordersOf, shopID, shopID, platformIDs).Order("platform_created_at, id").Find(&fuls).Error
-			if err != nil {
+			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&fuls).Error; err != nil {
 				return fmt.Errorf("fulfillments: %w", err)
 			}
-			return nil
-		},
-		func() error {
-			err := db.Where("shop_id = ? AND fulfillment_id IN (SELECT f.id FROM fulfillments f WHERE f.shop_id = ? AND f.order_id IN "+ordersOf+")",
-				shopID, shopID, shopID, platformIDs).Order("happened_at, id").Find(&evs).Error
-			if err != nil {
+			if len(fuls) == 0 {
+				return nil
+			}
+			fids := make([]uint64, len(fuls))
+			for i, f := range fuls {
+				fids[i] = f.ID
+			}
+			if err := db.Where("shop_id = ? AND fulfillment_id IN ?", shopID, fids).Order("happened_at, id").Find(&evs).Error; err != nil {
 				return fmt.Errorf("fulfillment events: %w", err)
 			}
 			return nil
 		},
 		func() error {
-			err := db.Where("shop_id = ? AND order_id IN "+ordersOf, shopID, shopID, platformIDs).Order("platform_created_at, id").Find(&refunds).Error
-			if err != nil {
+			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&refunds).Error; err != nil {
 				return fmt.Errorf("refunds: %w", err)
 			}
 			return nil
 		},
 		func() error {
-			err := db.Where("shop_id = ? AND platform_id IN (SELECT o.customer_platform_id FROM orders o WHERE o.shop_id = ? AND o.platform_id IN ?)",
-				shopID, shopID, platformIDs).Find(&cs).Error
-			if err != nil {
+			if len(customers) == 0 {
+				return nil
+			}
+			if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, customers).Find(&cs).Error; err != nil {
 				return fmt.Errorf("customers: %w", err)
 			}
 			return nil
@@ -166,32 +176,19 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 	if err := s.runReads(reads); err != nil {
 		return nil, err
 	}
-	byRow := map[uint64]*Order{}
-	for i := range orders {
-		o := &orders[i]
-		out[o.PlatformID], byRow[o.ID] = o, o
-	}
-	// The reads are not one snapshot: a child of an order stored between
-	// them has no parent here, and is left out like its order.
 	for _, l := range lines {
-		if o := byRow[l.OrderID]; o != nil {
-			o.LineItems = append(o.LineItems, l)
-		}
+		byRow[l.OrderID].LineItems = append(byRow[l.OrderID].LineItems, l)
 	}
 	byF := map[uint64][]FulfillmentEvent{}
 	for _, ev := range evs {
 		byF[ev.FulfillmentID] = append(byF[ev.FulfillmentID], ev)
 	}
 	for _, f := range fuls {
-		if o := byRow[f.OrderID]; o != nil {
-			f.Events = byF[f.ID]
-			o.Fulfillments = append(o.Fulfillments, f)
-		}
+		f.Events = byF[f.ID]
+		byRow[f.OrderID].Fulfillments = append(byRow[f.OrderID].Fulfillments, f)
 	}
 	for _, r := range refunds {
-		if o := byRow[r.OrderID]; o != nil {
-			o.Refunds = append(o.Refunds, r)
-		}
+		byRow[r.OrderID].Refunds = append(byRow[r.OrderID].Refunds, r)
 	}
 	byC := map[int64]*Customer{}
 	for i := range cs {
