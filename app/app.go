@@ -312,7 +312,7 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		wg      sync.WaitGroup
 		srv     *http.Server
 		ln      net.Listener
-		workers *asynq.Server
+		workers []*asynq.Server // the general pool, then the send pool
 		errc    = make(chan error, 2)
 		handler http.Handler
 	)
@@ -334,17 +334,27 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		}
 	}
 	if role == RoleWorker || role == RoleAll {
-		workers = asynq.NewServer(a.redis, asynq.Config{
-			// A task that waits out a rate limit comes back when the
-			// limit says, and waiting is not a failure.
-			RetryDelayFunc:  jobs.RetryDelay,
-			IsFailure:       jobs.IsFailure,
-			Concurrency:     a.cfg.WorkerConcurrency,
-			Queues:          jobs.WorkerQueues(),
-			ShutdownTimeout: taskDrainTimeout,
-			Logger:          asynqLogger{a.log},
-			LogLevel:        asynq.WarnLevel,
-		})
+		pool := func(concurrency int, queues map[string]int) *asynq.Server {
+			return asynq.NewServer(a.redis, asynq.Config{
+				// A task that waits out a rate limit comes back when the
+				// limit says, and waiting is not a failure.
+				RetryDelayFunc:  jobs.RetryDelay,
+				IsFailure:       jobs.IsFailure,
+				Concurrency:     concurrency,
+				Queues:          queues,
+				ShutdownTimeout: taskDrainTimeout,
+				Logger:          asynqLogger{a.log},
+				LogLevel:        asynq.WarnLevel,
+			})
+		}
+		// Two pools over one mux: intake and sync (CPU and database work)
+		// and the flows queue (mostly waiting on relays and APIs), so each
+		// gets the number of tasks in flight its work wants and neither
+		// waits behind the other.
+		workers = []*asynq.Server{
+			pool(a.cfg.WorkerConcurrency, jobs.WorkerQueues()),
+			pool(a.cfg.SendConcurrency, jobs.SendQueues()),
+		}
 		mux := asynq.NewServeMux()
 		// Logs and measures every task (failures included: it replaces an
 		// ErrorHandler).
@@ -353,11 +363,16 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 		jobs.RegisterLoyalty(mux, a.lscan)
 		jobs.RegisterSync(mux, a.backfill, a.reconcile, a.subs)
 		jobs.RegisterHelpdesk(mux, a.tickets)
-		if err := workers.Start(mux); err != nil {
-			if ln != nil {
-				ln.Close()
+		for i, w := range workers {
+			if err := w.Start(mux); err != nil {
+				for _, started := range workers[:i] {
+					started.Shutdown()
+				}
+				if ln != nil {
+					ln.Close()
+				}
+				return fmt.Errorf("start workers: %w", err)
 			}
-			return fmt.Errorf("start workers: %w", err)
 		}
 		wg.Add(3)
 		go func() { defer wg.Done(); a.tickets.Run(runCtx) }()
@@ -391,8 +406,8 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 	}
 	a.log.Info("shutting down", "role", role)
 	a.draining.Store(true)
-	if workers != nil {
-		workers.Stop() // no new tasks; the running ones go on
+	for _, w := range workers {
+		w.Stop() // no new tasks; the running ones go on
 	}
 	if srv != nil {
 		if a.opts.DrainDelay > 0 && runErr == nil {
@@ -409,8 +424,8 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 	}
 	cancelRun()
 	wg.Wait()
-	if workers != nil {
-		workers.Shutdown()
+	for _, w := range workers {
+		w.Shutdown()
 	}
 	a.log.Info("stopped", "role", role)
 	return runErr

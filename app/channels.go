@@ -26,7 +26,7 @@ func (a *App) channels() (map[string]jobs.Sender, error) {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}
 		// As many connections as workers: a send never waits for another.
-		ch, err := email.New(st, a.cfg.SMTPFrom, email.WithLogger(a.log), email.WithPoolSize(a.cfg.WorkerConcurrency))
+		ch, err := email.New(st, a.cfg.SMTPFrom, email.WithLogger(a.log), email.WithPoolSize(a.cfg.SendConcurrency))
 		if err != nil {
 			return nil, fmt.Errorf("email channel: %w", err)
 		}

@@ -47,10 +47,14 @@ type Config struct {
 	// work Redis does not have yet.
 	DispatchInterval time.Duration
 
-	// WorkerConcurrency is how many tasks one worker process runs at once.
-	// On a box shared with the web role, fewer leave the intake's requests
-	// room; a worker-only box can run more.
+	// WorkerConcurrency is how many intake and sync tasks one worker
+	// process runs at once. On a box shared with the web role, fewer leave
+	// the intake's requests room; a worker-only box can run more.
 	WorkerConcurrency int
+	// SendConcurrency is how many tasks of the flows queue (sending
+	// messages, delay scans, helpdesk tickets) one worker process runs at
+	// once, in a pool of their own beside WorkerConcurrency's.
+	SendConcurrency int
 
 	// ReconcileInterval is how often each shop's orders are pulled through
 	// the API to repair what webhooks missed.
@@ -99,6 +103,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:          slog.LevelInfo,
 		DispatchInterval:  200 * time.Millisecond,
 		WorkerConcurrency: 10,
+		SendConcurrency:   20,
 		DeliveryRetention: 30 * 24 * time.Hour,
 
 		ReconcileInterval:         10 * time.Minute,
@@ -200,6 +205,13 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("WORKER_CONCURRENCY", "must be a number of tasks 1-1000, got %q", v)
 		}
 		c.WorkerConcurrency = n
+	}
+	if v := strings.TrimSpace(getenv("SEND_CONCURRENCY")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			bad("SEND_CONCURRENCY", "must be a number of tasks 1-1000, got %q", v)
+		}
+		c.SendConcurrency = n
 	}
 	duration := func(name string, min, max time.Duration, dst *time.Duration) {
 		v := strings.TrimSpace(getenv(name))

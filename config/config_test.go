@@ -41,6 +41,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		"RECONCILE_INTERVAL":          "10",
 		"SUBSCRIPTION_CHECK_INTERVAL": "5s",
 		"WORKER_CONCURRENCY":          "0",
+		"SEND_CONCURRENCY":            "many",
 	}
 	for v, val := range cases {
 		_, err := Load(env(map[string]string{v: val}))

@@ -35,15 +35,16 @@ const TypeBackfill = "shop:backfill"
 // API-bound work that must not hold up intake or flows.
 const QueueSync = "sync"
 
-// WorkerQueues is Queues plus the sync queue, for asynq.Config.Queues.
-func WorkerQueues() map[string]int {
-	out := make(map[string]int, len(Queues)+1)
-	for k, v := range Queues {
-		out[k] = v
-	}
-	out[QueueSync] = 2
-	return out
-}
+// WorkerQueues are the queues of a worker process's general pool
+// (WORKER_CONCURRENCY tasks), with their asynq priorities: intake before
+// sync.
+func WorkerQueues() map[string]int { return map[string]int{QueueIntake: 6, QueueSync: 2} }
+
+// SendQueues is the flows queue, which a worker process runs in a pool of
+// its own (SEND_CONCURRENCY tasks): sending mostly waits on a relay or an
+// API, so it wants more tasks in flight than CPU-bound intake does, and
+// neither should wait behind the other.
+func SendQueues() map[string]int { return map[string]int{QueueFlows: 1} }
 
 // OrdersQuery asks for one page of orders updated since a time. PageSize 0
 // lets the client pick the largest page under Shopify's 1,000-point

@@ -326,7 +326,7 @@ func TestHelpdeskTickets_RateLimitedThroughAsynq(t *testing.T) {
 	if n := e.sweep(); n != 1 {
 		t.Fatalf("sweep enqueued %d", n)
 	}
-	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 2, Queues: Queues, LogLevel: asynq.FatalLevel,
+	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 2, Queues: SendQueues(), LogLevel: asynq.FatalLevel,
 		RetryDelayFunc: RetryDelay, IsFailure: IsFailure, DelayedTaskCheckInterval: 100 * time.Millisecond})
 	mux := asynq.NewServeMux()
 	RegisterHelpdesk(mux, e.opener)

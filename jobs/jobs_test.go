@@ -112,7 +112,7 @@ func TestDispatcher_EndToEndThroughAsynq(t *testing.T) {
 	if info, err := insp.GetQueueInfo(QueueIntake); err != nil || info.Pending != 1 {
 		t.Fatalf("queue before processing: %+v, %v (want 1 pending)", info, err)
 	}
-	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 2, Queues: Queues, Logger: nil, LogLevel: asynq.FatalLevel})
+	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 2, Queues: map[string]int{QueueIntake: 6, QueueFlows: 3}, Logger: nil, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
 	Register(mux, p, NewTriggerRunner(s, NewFlows(), quiet), nil, nil)
 	if err := srv.Start(mux); err != nil {

@@ -167,6 +167,7 @@ type Messenger struct {
 	cfg      MessengerConfig
 	zones    *policy.Zones
 	log      *slog.Logger
+	sent     *sentRecorder
 
 	mu       sync.Mutex
 	settings map[uint64]cachedSettings
@@ -181,7 +182,7 @@ func NewMessenger(store *models.Store, composer *Composer, q Enqueuer, cfg Messe
 		cfg.StaleSending = DefaultStaleSending
 	}
 	return &Messenger{store: store, composer: composer, q: q, cfg: cfg, zones: policy.NewZones(), log: log,
-		settings: map[uint64]cachedSettings{}}
+		sent: newSentRecorder(store, cfg.Now), settings: map[uint64]cachedSettings{}}
 }
 
 // ProcessTask implements asynq.Handler.
@@ -283,10 +284,9 @@ func (s *Messenger) deliver(ctx context.Context, log *slog.Logger, shop models.S
 		return err
 	}
 	if m.Flow != FlowReviewRequest {
-		// One statement: the duplicate window is one round trip.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_, err := s.store.MarkSent(fctx, s.cfg.Now(), m)
+		// Recorded at once, grouped with the sends finishing alongside:
+		// the duplicate window is about one round trip.
+		_, err := s.sent.record(m)
 		return err
 	}
 	// A review ask records which products it asked about with its outcome.

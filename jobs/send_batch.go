@@ -17,8 +17,9 @@ import (
 // Rendering and the provider calls stay per message; failures and retries
 // take Send's per-message path. A queue of due messages drains at a
 // fraction of the round trips of one task per message; each accepted send
-// is recorded at once (MarkSent), so a crash mid-batch duplicates at most
-// the one message in flight per worker.
+// is recorded at once (the sent recorder groups it only with sends that
+// finish alongside), so a crash mid-batch duplicates at most the one
+// message in flight per worker.
 func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
@@ -115,9 +116,28 @@ func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 	}
 
 	// Send each claimed message, recording each accepted send at once:
-	// the duplicate window (accepted, not yet recorded) stays one round
-	// trip per message, not the length of the batch.
-	var errs []error
+	// the duplicate window (accepted, not yet recorded) stays about one
+	// round trip per message, not the length of the batch.
+	// The next message is rendered and sent while the previous one's record
+	// is being written, but no further: a message's record is submitted only
+	// once the one before it is written. So at most two of this batch's
+	// sends are ever accepted and unrecorded (one being written, one at the
+	// provider), which bounds what a crash can duplicate, and the record's
+	// round trip overlaps the next send instead of adding to it.
+	var (
+		errs     []error
+		inflight <-chan sentResult
+	)
+	wait := func() {
+		if inflight == nil {
+			return
+		}
+		if res := <-inflight; res.err != nil {
+			errs = append(errs, res.err)
+		}
+		inflight = nil
+	}
+	defer wait()
 	for _, m := range claimed {
 		sc := shops[m.ShopID]
 		o := sc.orders[m.OrderPlatformID]
@@ -134,14 +154,11 @@ func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 			errs = append(errs, err)
 		}
 		if accepted {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, err := s.store.MarkSent(fctx, s.cfg.Now(), m)
-			cancel()
-			if err != nil {
-				errs = append(errs, err)
-			}
+			wait()
+			inflight = s.sent.submit(m)
 		}
 	}
+	wait()
 	return errors.Join(errs...)
 }
 

@@ -34,9 +34,6 @@ const (
 	QueueFlows  = "flows"
 )
 
-// Queues maps queue names to asynq priorities.
-var Queues = map[string]int{QueueIntake: 6, QueueFlows: 3}
-
 // DeliveryPayload names the delivery to process, or a batch of them.
 type DeliveryPayload struct {
 	DeliveryID  uint64   `json:"delivery_id,omitempty"`

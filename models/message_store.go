@@ -803,26 +803,40 @@ func (s *Store) OutboxMessage(ctx context.Context, shopID uint64, messageID stri
 	return m, nil
 }
 
-// MarkSent records one accepted send right away, in one statement on
-// PostgreSQL (the state change and its decision together): the time
-// between the provider's acceptance and this commit is the only window in
-// which a crash makes a duplicate, so it is kept to one round trip. It
-// reports false when the claim was taken over meanwhile (another worker's
-// outcome stands).
-func (s *Store) MarkSent(ctx context.Context, now time.Time, m Message) (bool, error) {
+// MarkSentMany records many accepted sends in one statement, each message
+// still "sending" under the same claim (attempt) becoming sent with its
+// provider id and a trace event; it returns the ids it recorded. It is
+// how a group of sends that finished together is recorded (see the jobs
+// package's sent recorder): one round trip and one commit for all of them.
+func (s *Store) MarkSentMany(ctx context.Context, now time.Time, ms []Message) ([]uint64, error) {
+	if len(ms) == 0 {
+		return nil, nil
+	}
 	if !s.pg {
-		done, err := s.FinishSentBatch(ctx, now, []Message{m})
-		return len(done) == 1, err
+		return s.FinishSentBatch(ctx, now, ms)
 	}
-	res := s.db.WithContext(ctx).Exec(`WITH u AS (
-  UPDATE messages SET status = @sent, reason = '', sent_at = @now, provider_id = @pid, updated_at = @now
-  WHERE id = @id AND status = @sending AND attempts = @attempts
-  RETURNING id, shop_id, order_platform_id)
+	var q strings.Builder
+	args := make([]any, 0, 3*len(ms)+3)
+	q.WriteString("WITH v(id, attempts, provider_id) AS (VALUES ")
+	for i, m := range ms {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?::bigint, ?::bigint, ?::text)")
+		args = append(args, m.ID, m.Attempts, m.ProviderID)
+	}
+	q.WriteString(`), u AS (
+  UPDATE messages AS t SET status = ?, reason = '', sent_at = ?, provider_id = v.provider_id, updated_at = ?
+  FROM v WHERE t.id = v.id AND t.status = ? AND t.attempts = v.attempts
+  RETURNING t.id, t.shop_id, t.order_platform_id)
 INSERT INTO message_events (shop_id, order_platform_id, message_id, status, reason, at)
-SELECT shop_id, order_platform_id, id, @sent, '', @now FROM u`,
-		map[string]any{"sent": MessageSent, "sending": MessageSending, "now": now.UTC(), "pid": m.ProviderID, "id": m.ID, "attempts": m.Attempts})
-	if res.Error != nil {
-		return false, fmt.Errorf("mark message %d sent: %w", m.ID, res.Error)
+SELECT shop_id, order_platform_id, id, ?, '', ? FROM u
+RETURNING message_id`)
+	now = now.UTC()
+	args = append(args, MessageSent, now, now, MessageSending, MessageSent, now)
+	var done []uint64
+	if err := s.db.WithContext(ctx).Raw(q.String(), args...).Scan(&done).Error; err != nil {
+		return nil, fmt.Errorf("mark %d messages sent: %w", len(ms), err)
 	}
-	return res.RowsAffected == 1, nil
+	return done, nil
 }

@@ -6,7 +6,7 @@
 #                                        # given replace ./... (for vet too)
 #
 # It finds or starts what the tests need, prints what it uses, then runs
-# go vet and go test -race -count=1 -timeout 15m.
+# go vet and go test -race -count=1 -timeout 25m.
 #
 # Postgres, first that works:
 #   1. DATABASE_URL, if set (must answer).
@@ -287,15 +287,15 @@ main() {
       log "DOORSTEP_TEST_SETUP_ONLY=1: $(psql "$DATABASE_URL" -Atqc 'select version()')"
     fi
     log "would run: go vet ${pkgs[*]}"
-    log "would run: go test -race -count=1 -timeout 15m ${test_args[*]}"
+    log "would run: go test -race -count=1 -timeout 25m ${test_args[*]}"
     return 0
   fi
 
   log "go vet ${pkgs[*]}"
   go vet "${pkgs[@]}"
-  log "go test -race -count=1 -timeout 15m ${test_args[*]}"
+  log "go test -race -count=1 -timeout 25m ${test_args[*]}"
   # Not exec: the EXIT trap must stop a throwaway Postgres afterwards.
-  go test -race -count=1 -timeout 15m "${test_args[@]}"
+  go test -race -count=1 -timeout 25m "${test_args[@]}"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

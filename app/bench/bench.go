@@ -11,6 +11,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -27,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -475,11 +477,55 @@ func startProfile(prefix, name string, say func(string, ...any)) func() {
 		say("cpu profile: %v", err)
 		return func() {}
 	}
+	// Allocations are counted from here: the heap profile written at the
+	// end holds this run's alloc_space minus what came before.
+	before := allocProfile()
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
 		say("cpu profile written to %s", path)
+		heap := prefix + "." + name + ".allocs.pprof"
+		if err := writeAllocDelta(heap, before); err != nil {
+			say("allocation profile: %v", err)
+			return
+		}
+		say("allocation profile written to %s (go tool pprof -sample_index=alloc_space)", heap)
 	}
+}
+
+// allocProfile snapshots the runtime's allocation profile.
+func allocProfile() *profile.Profile {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("allocs").WriteTo(&buf, 0); err != nil {
+		return nil
+	}
+	p, err := profile.Parse(&buf)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// writeAllocDelta writes the allocations made since before to path.
+func writeAllocDelta(path string, before *profile.Profile) error {
+	after := allocProfile()
+	if after == nil {
+		return fmt.Errorf("read the allocation profile")
+	}
+	if before != nil {
+		before.Scale(-1)
+		merged, err := profile.Merge([]*profile.Profile{after, before})
+		if err != nil {
+			return fmt.Errorf("subtract the earlier allocations: %w", err)
+		}
+		after = merged
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return after.Write(f)
 }
 
 func (r *runner) phaseAck(ctx context.Context, web *app.App) error {

@@ -154,18 +154,22 @@ or the run is reported VOID (exit status 1).`, stdout)
 	dbURL := fs.String("database-url", dbDefault, "PostgreSQL server; the bench creates and drops its own database doorstep_bench_<random> there (default: DATABASE_URL or local)")
 	redisURL := fs.String("redis-url", "", "a dedicated Redis (asynq has no key prefix); empty starts a throwaway redis-server on a free port")
 	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
-	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles to PREFIX.noop.pprof and PREFIX.flows.pprof")
+	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles to PREFIX.noop.pprof and PREFIX.flows.pprof (and allocation profiles to PREFIX.*.allocs.pprof)")
+	concurrency := fs.Int("concurrency", 0, "the worker role's SEND_CONCURRENCY, and the no-op server's concurrency (default: SEND_CONCURRENCY's default, 20)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench flows: unexpected arguments %q", fs.Args())
 	}
+	if *concurrency < 0 || *concurrency > 1000 {
+		return errors.New("bench flows: --concurrency must be 1-1000")
+	}
 	if *n < 1 {
 		return errors.New("bench flows: --n must be at least 1")
 	}
 	rep, err := appbench.RunFlows(ctx, appbench.FlowsConfig{N: *n, DatabaseURL: *dbURL, RedisURL: *redisURL,
-		Progress: stdout, CPUProfile: *cpuprofile, Batch: *batch})
+		Progress: stdout, CPUProfile: *cpuprofile, Batch: *batch, Concurrency: *concurrency})
 	if err != nil {
 		return fmt.Errorf("bench flows: %w", err)
 	}

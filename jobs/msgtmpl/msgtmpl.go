@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 )
@@ -247,6 +248,11 @@ type Renderer struct {
 	catalogs     map[string]map[string]string
 	htmlPartials string
 	textPartials string
+
+	// bufs keeps render buffers at the size of the last message: a worker
+	// renders many messages a second, and growing a fresh buffer to ~10 KB
+	// for each part was most of what rendering allocated.
+	bufs sync.Pool
 }
 
 // New parses the embedded defaults. It fails if a default does not parse or
@@ -455,7 +461,13 @@ func (r *Renderer) Render(flow string, custom map[string]Set, shopLocale string,
 		}
 		c = c.orDefault(def)
 	}
-	out, field, err := execute(c, data)
+	buf, _ := r.bufs.Get().(*cappedBuffer)
+	if buf == nil {
+		buf = &cappedBuffer{max: maxPartSize}
+	}
+	out, field, err := executeInto(buf, c, data)
+	buf.Reset()
+	r.bufs.Put(buf)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s %s %s: %w", flow, locale, field, err)
 	}
@@ -522,9 +534,13 @@ func brandColor(c string) string {
 // execute runs the four parts and checks the marketing rules. On error it
 // names the part that failed.
 func execute(c compiled, data Data) (Rendered, string, error) {
+	return executeInto(&cappedBuffer{max: maxPartSize}, c, data)
+}
+
+// executeInto is execute with a caller's (empty) buffer.
+func executeInto(buf *cappedBuffer, c compiled, data Data) (Rendered, string, error) {
 	data.Shop.BrandColor = brandColor(data.Shop.BrandColor)
 	var out Rendered
-	buf := &cappedBuffer{max: maxPartSize}
 	if err := c.subject.Execute(buf, data); err != nil {
 		return Rendered{}, partSubject, err
 	}
