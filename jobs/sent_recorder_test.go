@@ -62,10 +62,10 @@ func TestSentRecorder_SendsFinishingDuringAWriteGoTogetherInTheNext(t *testing.T
 		}
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if len(groups) != 2 || groups[0] != 1 || groups[1] != 19 {
 		t.Errorf("writes carried %v sends, want [1 19]: the first alone at once, the rest together after it", groups)
 	}
+	mu.Unlock()
 	for _, m := range ms {
 		got, err := st.Message(context.Background(), m.ID)
 		if err != nil || got.Status != models.MessageSent {
@@ -79,6 +79,8 @@ func TestSentRecorder_SendsFinishingDuringAWriteGoTogetherInTheNext(t *testing.T
 	if ok, err := r.record(more[0]); !ok || err != nil {
 		t.Fatalf("a lone send: recorded %v, err %v", ok, err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(groups) != 3 || groups[2] != 1 {
 		t.Errorf("writes %v, want a third write of 1", groups)
 	}

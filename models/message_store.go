@@ -226,7 +226,7 @@ func (tx *Tx) LockMessages(ids []uint64) ([]Message, error) {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 	}
 	var ms []Message
-	if err := q.Where("id IN ?", ids).Order("id").Find(&ms).Error; err != nil {
+	if err := q.Where(anyOf(tx.pg, "id", ids)).Order("id").Find(&ms).Error; err != nil {
 		return nil, fmt.Errorf("lock %d messages: %w", len(ids), err)
 	}
 	return ms, nil
@@ -235,7 +235,7 @@ func (tx *Tx) LockMessages(ids []uint64) ([]Message, error) {
 // Messages reads messages by id.
 func (s *Store) Messages(ctx context.Context, ids []uint64) ([]Message, error) {
 	var ms []Message
-	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Order("id").Find(&ms).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where(anyOf(s.pg, "id", ids)).Order("id").Find(&ms).Error; err != nil {
 		return nil, fmt.Errorf("read %d messages: %w", len(ids), err)
 	}
 	return ms, nil

@@ -108,7 +108,8 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 		return out, nil
 	}
 	var orders []Order
-	if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, platformIDs).Find(&orders).Error; err != nil {
+	byPlatform, pids := anyOf(s.pg, "platform_id", platformIDs)
+	if err := db.Where("shop_id = ?", shopID).Where(byPlatform, pids).Find(&orders).Error; err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}
 	if len(orders) == 0 {
@@ -125,6 +126,7 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 			customers = append(customers, o.CustomerPlatformID)
 		}
 	}
+	byOrder, oids := anyOf(s.pg, "order_id", rowIDs)
 	// The four child reads depend only on the orders: on PostgreSQL they
 	// run side by side, each on its own pooled connection (SQLite has one).
 	var (
@@ -136,13 +138,13 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 	)
 	reads := []func() error{
 		func() error {
-			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("id").Find(&lines).Error; err != nil {
+			if err := db.Where("shop_id = ?", shopID).Where(byOrder, oids).Order("id").Find(&lines).Error; err != nil {
 				return fmt.Errorf("line items: %w", err)
 			}
 			return nil
 		},
 		func() error {
-			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&fuls).Error; err != nil {
+			if err := db.Where("shop_id = ?", shopID).Where(byOrder, oids).Order("platform_created_at, id").Find(&fuls).Error; err != nil {
 				return fmt.Errorf("fulfillments: %w", err)
 			}
 			if len(fuls) == 0 {
@@ -152,13 +154,14 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 			for i, f := range fuls {
 				fids[i] = f.ID
 			}
-			if err := db.Where("shop_id = ? AND fulfillment_id IN ?", shopID, fids).Order("happened_at, id").Find(&evs).Error; err != nil {
+			byFul, fargs := anyOf(s.pg, "fulfillment_id", fids)
+			if err := db.Where("shop_id = ?", shopID).Where(byFul, fargs).Order("happened_at, id").Find(&evs).Error; err != nil {
 				return fmt.Errorf("fulfillment events: %w", err)
 			}
 			return nil
 		},
 		func() error {
-			if err := db.Where("shop_id = ? AND order_id IN ?", shopID, rowIDs).Order("platform_created_at, id").Find(&refunds).Error; err != nil {
+			if err := db.Where("shop_id = ?", shopID).Where(byOrder, oids).Order("platform_created_at, id").Find(&refunds).Error; err != nil {
 				return fmt.Errorf("refunds: %w", err)
 			}
 			return nil
@@ -167,7 +170,8 @@ func (s *Store) Orders(ctx context.Context, shopID uint64, platformIDs []int64) 
 			if len(customers) == 0 {
 				return nil
 			}
-			if err := db.Where("shop_id = ? AND platform_id IN ?", shopID, customers).Find(&cs).Error; err != nil {
+			byCustomer, cargs := anyOf(s.pg, "platform_id", customers)
+			if err := db.Where("shop_id = ?", shopID).Where(byCustomer, cargs).Find(&cs).Error; err != nil {
 				return fmt.Errorf("customers: %w", err)
 			}
 			return nil
