@@ -18,8 +18,8 @@ import (
 // take Send's per-message path. A queue of due messages drains at a
 // fraction of the round trips of one task per message; each accepted send
 // is recorded at once (the sent recorder groups it only with sends that
-// finish alongside), so a crash mid-batch duplicates at most the one
-// message in flight per worker.
+// finish alongside), so a crash mid-batch duplicates at most the two
+// messages of this task that were accepted and not yet recorded.
 func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
@@ -117,8 +117,7 @@ func (s *Messenger) SendBatch(ctx context.Context, ids []uint64) error {
 
 	// Send each claimed message, recording each accepted send at once:
 	// the duplicate window (accepted, not yet recorded) stays about one
-	// round trip per message, not the length of the batch.
-	// The next message is rendered and sent while the previous one's record
+	// round trip per message, not the length of the batch. The next message is rendered and sent while the previous one's record
 	// is being written, but no further: a message's record is submitted only
 	// once the one before it is written. So at most two of this batch's
 	// sends are ever accepted and unrecorded (one being written, one at the
