@@ -471,11 +471,15 @@ func TestRewardsBlock_Locales_SameKeysAndPlaceholders(t *testing.T) {
 // rewardsProxyFake plays Doorstep behind Shopify's app proxy: one shopper's rewards,
 // with a balance that redeeming spends.
 type rewardsProxyFake struct {
-	mu          sync.Mutex
-	rewards     map[string]any // the GET /rewards answer, without balance
-	rawRewards  string         // when set, answered as is with status 500
-	balance     int
-	pending     bool // redeem answers 202 pending, as when the shop is slow to make the code
+	mu         sync.Mutex
+	rewards    map[string]any // the GET /rewards answer, without balance
+	rawRewards string         // when set, answered as is with status 500
+	balance    int
+	pending    bool // redeem answers 202 pending, as when the shop is slow to make the code
+	// hold, when set, keeps every redeem request waiting until it is
+	// closed, so a test decides what happens while one is in flight
+	// instead of racing a sleep.
+	hold        chan struct{}
 	codes       int
 	redeemCalls int
 	birthdays   []string
@@ -541,9 +545,17 @@ func (f *rewardsProxyFake) handler(page string) http.Handler {
 		}
 		f.mu.Lock()
 		f.redeemCalls++
+		hold := f.hold
 		f.mu.Unlock()
-		// Slow enough that a second click lands while the first is in flight.
-		time.Sleep(300 * time.Millisecond)
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-time.After(10 * time.Second):
+			}
+		} else {
+			// Slow enough that the busy state shows.
+			time.Sleep(300 * time.Millisecond)
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if req.Points > f.balance {
@@ -689,10 +701,20 @@ func TestRewardsBlock_Browser_RedeemReferralBirthday(t *testing.T) {
 		t.Error("birthday is null: the birthday form should show")
 	}
 
-	// Redeem, clicking twice: one request, the code, the new balance.
+	// Redeem, clicking twice while the first request is in flight (the
+	// fake holds it until both clicks are in): one request, the code, the
+	// new balance.
+	release := make(chan struct{})
+	fake.mu.Lock()
+	fake.hold = release
+	fake.mu.Unlock()
 	do("double-click redeem 500",
 		chromedp.Click(chromedp.CSS(`button[data-points="500"]`)),
 		chromedp.Click(chromedp.CSS(`button[data-points="500"]`)))
+	fake.mu.Lock()
+	fake.hold = nil
+	fake.mu.Unlock()
+	close(release)
 	waitFor("the discount code", `document.querySelectorAll('.doorstep-rewards__code').length > 0`)
 	// Give a stray second request time to arrive before counting.
 	do("settle", chromedp.Sleep(400*time.Millisecond))
