@@ -21,7 +21,7 @@ func claimedMessages(t *testing.T, st *models.Store, n int) []models.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return claimedMessagesFor(t, st, shop.ID, 1, n)
+	return modelstest.ClaimedMessages(t, st, shop.ID, FlowThankYou, 1, n, time.Now().UTC())
 }
 
 func TestSentRecorder_SendsFinishingDuringAWriteGoTogetherInTheNext(t *testing.T) {
@@ -75,7 +75,7 @@ func TestSentRecorder_SendsFinishingDuringAWriteGoTogetherInTheNext(t *testing.T
 
 	// Nothing pending, nothing running: the next send is written at once
 	// and alone.
-	more := claimedMessagesFor(t, st, ms[0].ShopID, 100, 1)
+	more := modelstest.ClaimedMessages(t, st, ms[0].ShopID, FlowThankYou, 100, 1, time.Now().UTC())
 	if ok, err := r.record(more[0]); !ok || err != nil {
 		t.Fatalf("a lone send: recorded %v, err %v", ok, err)
 	}
@@ -99,28 +99,4 @@ func TestSentRecorder_AFailedWriteReachesEverySendItCarried(t *testing.T) {
 			t.Errorf("message %d: recorded %v, err %v; want the write's error", m.ID, ok, err)
 		}
 	}
-}
-
-// claimedMessagesFor claims n more messages of shopID, order ids from base.
-func claimedMessagesFor(t *testing.T, st *models.Store, shopID uint64, base int64, n int) []models.Message {
-	t.Helper()
-	now := time.Now().UTC()
-	ms := make([]models.Message, n)
-	err := st.InTxAt(context.Background(), now, func(tx *models.Tx) error {
-		for i := range ms {
-			ms[i] = models.Message{ShopID: shopID, OrderPlatformID: base + int64(i), Flow: FlowThankYou, Channel: "email",
-				Recipient: "shopper@example.com", DueAt: now}
-			if _, err := tx.QueueMessage(&ms[i]); err != nil {
-				return err
-			}
-			if err := tx.SetMessage(&ms[i], models.MessageSending, "", time.Time{}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
 }

@@ -10,37 +10,13 @@ import (
 	"github.com/doorstep/doorstep/models/modelstest"
 )
 
-// claimMessages queues n thank-yous and claims them (queued → sending), as
-// a send task does before calling the provider.
-func claimMessages(t *testing.T, s *models.Store, shopID uint64, n int, now time.Time) []models.Message {
-	t.Helper()
-	ms := make([]models.Message, n)
-	err := s.InTxAt(context.Background(), now, func(tx *models.Tx) error {
-		for i := range ms {
-			ms[i] = models.Message{ShopID: shopID, OrderPlatformID: int64(1000 + i), Flow: "thank_you", Channel: "email",
-				Recipient: "shopper@example.com", DueAt: now}
-			if _, err := tx.QueueMessage(&ms[i]); err != nil {
-				return err
-			}
-			if err := tx.SetMessage(&ms[i], models.MessageSending, "", time.Time{}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
-}
-
 func TestMarkSentMany_RecordsOnlySendsWhoseClaimStillHolds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := modelstest.Store(t)
 	shop := installShop(t, s, "sent.myshopify.com", models.Token{AccessToken: "x"})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	ms := claimMessages(t, s, shop.ID, 3, now)
+	ms := modelstest.ClaimedMessages(t, s, shop.ID, "thank_you", 1000, 3, now)
 	for i := range ms {
 		ms[i].ProviderID = "relay-" + string(rune('a'+i))
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -179,4 +180,29 @@ func Store(t testing.TB) *models.Store {
 		t.Fatal(err)
 	}
 	return models.NewStore(DB(t), c)
+}
+
+// ClaimedMessages queues n email messages of flow for shopID, one per order
+// from firstOrder on, and claims them (queued → sending) as a send task does
+// before it calls the provider.
+func ClaimedMessages(t testing.TB, st *models.Store, shopID uint64, flow string, firstOrder int64, n int, now time.Time) []models.Message {
+	t.Helper()
+	ms := make([]models.Message, n)
+	err := st.InTxAt(context.Background(), now, func(tx *models.Tx) error {
+		for i := range ms {
+			ms[i] = models.Message{ShopID: shopID, OrderPlatformID: firstOrder + int64(i), Flow: flow, Channel: "email",
+				Recipient: "shopper@example.com", DueAt: now}
+			if _, err := tx.QueueMessage(&ms[i]); err != nil {
+				return err
+			}
+			if err := tx.SetMessage(&ms[i], models.MessageSending, "", time.Time{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }
