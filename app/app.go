@@ -347,12 +347,12 @@ func (a *App) Run(ctx context.Context, role string, ready func(addr string)) err
 				LogLevel:        asynq.WarnLevel,
 			})
 		}
-		// Two pools over one mux: intake and sync (CPU and database work)
-		// and the flows queue (mostly waiting on relays and APIs), so each
-		// gets the number of tasks in flight its work wants and neither
-		// waits behind the other.
+		// One pool per queue over one mux, so each gets the number of tasks
+		// in flight its work wants and none waits behind another (see
+		// jobs.IntakeQueues).
 		workers = []*asynq.Server{
-			pool(a.cfg.WorkerConcurrency, jobs.WorkerQueues()),
+			pool(a.cfg.IntakeConcurrency, jobs.IntakeQueues()),
+			pool(a.cfg.WorkerConcurrency, jobs.SyncQueues()),
 			pool(a.cfg.SendConcurrency, jobs.SendQueues()),
 		}
 		mux := asynq.NewServeMux()

@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -47,9 +48,15 @@ type Config struct {
 	// work Redis does not have yet.
 	DispatchInterval time.Duration
 
-	// WorkerConcurrency is how many intake and sync tasks one worker
-	// process runs at once. On a box shared with the web role, fewer leave
-	// the intake's requests room; a worker-only box can run more.
+	// IntakeConcurrency is how many batches of deliveries one worker
+	// process turns into orders at once. Processing is CPU work in this
+	// process and in PostgreSQL, so more batches than cores only make them
+	// queue for the cores, and the web role's acks queue behind them: the
+	// default is the number of cores Go may use (at least 2).
+	IntakeConcurrency int
+	// WorkerConcurrency is how many sync tasks (backfills, reconciliation,
+	// statistics) one worker process runs at once. They mostly wait on
+	// Shopify's cost throttle, in a pool of their own.
 	WorkerConcurrency int
 	// SendConcurrency is how many tasks of the flows queue (sending
 	// messages, delay scans, helpdesk tickets) one worker process runs at
@@ -102,6 +109,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookMaxBytes:   8 << 20,
 		LogLevel:          slog.LevelInfo,
 		DispatchInterval:  200 * time.Millisecond,
+		IntakeConcurrency: max(2, runtime.GOMAXPROCS(0)),
 		WorkerConcurrency: 10,
 		SendConcurrency:   20,
 		DeliveryRetention: 30 * 24 * time.Hour,
@@ -198,6 +206,13 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("DELIVERY_RETENTION_DAYS", "must be a number of days 1-3650, got %q", v)
 		}
 		c.DeliveryRetention = time.Duration(n) * 24 * time.Hour
+	}
+	if v := strings.TrimSpace(getenv("INTAKE_CONCURRENCY")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			bad("INTAKE_CONCURRENCY", "must be a number of tasks 1-1000, got %q", v)
+		}
+		c.IntakeConcurrency = n
 	}
 	if v := strings.TrimSpace(getenv("WORKER_CONCURRENCY")); v != "" {
 		n, err := strconv.Atoi(v)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -41,6 +42,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		"RECONCILE_INTERVAL":          "10",
 		"SUBSCRIPTION_CHECK_INTERVAL": "5s",
 		"WORKER_CONCURRENCY":          "0",
+		"INTAKE_CONCURRENCY":          "1001",
 		"SEND_CONCURRENCY":            "many",
 	}
 	for v, val := range cases {
@@ -145,6 +147,25 @@ func TestLoad_MessagingBadValuesNameTheVariable(t *testing.T) {
 				t.Errorf("error leaks a secret: %v", err)
 			}
 		})
+	}
+}
+
+func TestLoad_WorkerPools(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Intake is CPU work: by default one batch per core, never fewer than 2.
+	if want := max(2, runtime.GOMAXPROCS(0)); c.IntakeConcurrency != want || c.WorkerConcurrency != 10 || c.SendConcurrency != 20 {
+		t.Fatalf("pools = intake %d, sync %d, send %d; want %d, 10, 20", c.IntakeConcurrency, c.WorkerConcurrency, c.SendConcurrency, want)
+	}
+	c, err = Load(env(map[string]string{"INTAKE_CONCURRENCY": " 3 ", "WORKER_CONCURRENCY": "4", "SEND_CONCURRENCY": "50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IntakeConcurrency != 3 || c.WorkerConcurrency != 4 || c.SendConcurrency != 50 {
+		t.Fatalf("pools = intake %d, sync %d, send %d; want 3, 4, 50", c.IntakeConcurrency, c.WorkerConcurrency, c.SendConcurrency)
 	}
 }
 

@@ -35,15 +35,20 @@ const TypeBackfill = "shop:backfill"
 // API-bound work that must not hold up intake or flows.
 const QueueSync = "sync"
 
-// WorkerQueues are the queues of a worker process's general pool
-// (WORKER_CONCURRENCY tasks), with their asynq priorities: intake before
-// sync.
-func WorkerQueues() map[string]int { return map[string]int{QueueIntake: 6, QueueSync: 2} }
+// A worker process runs each queue in a pool of its own, sized for the work:
+// IntakeQueues (INTAKE_CONCURRENCY tasks) turns deliveries into orders, CPU
+// work here and in PostgreSQL that gains nothing from more tasks than cores
+// and would make the web role's acks queue for them; SyncQueues
+// (WORKER_CONCURRENCY) runs backfills and reconciliation, which mostly wait
+// on Shopify's cost throttle and must never hold the intake's slots for
+// hours; SendQueues (SEND_CONCURRENCY) sends messages, mostly waiting on a
+// relay or an API.
+func IntakeQueues() map[string]int { return map[string]int{QueueIntake: 1} }
 
-// SendQueues is the flows queue, which a worker process runs in a pool of
-// its own (SEND_CONCURRENCY tasks): sending mostly waits on a relay or an
-// API, so it wants more tasks in flight than CPU-bound intake does, and
-// neither should wait behind the other.
+// SyncQueues is the sync queue's pool (see IntakeQueues).
+func SyncQueues() map[string]int { return map[string]int{QueueSync: 1} }
+
+// SendQueues is the flows queue's pool (see IntakeQueues).
 func SendQueues() map[string]int { return map[string]int{QueueFlows: 1} }
 
 // OrdersQuery asks for one page of orders updated since a time. PageSize 0

@@ -268,7 +268,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, ids []uint64) (int, error)
 		log = log.With("task_id", taskID)
 	}
 	err := p.store.InTx(ctx, func(tx *models.Tx) error {
-		if err := tx.AsyncCommit(); err != nil {
+		if err := tx.AsyncBatchCommit(); err != nil {
 			return err
 		}
 		ds, err := tx.LockDeliveries(ids)

@@ -31,7 +31,7 @@ type Delivery struct {
 	Status          string     `gorm:"size:16;not null;default:'received';index:ix_deliveries_pending,priority:1"`
 	Error           string     `gorm:"size:4096;not null;default:''"`
 	Attempts        int        `gorm:"not null;default:0"`
-	DispatchedAt    *time.Time `gorm:"index:ix_deliveries_pending,priority:2"`
+	DispatchedAt    *time.Time `gorm:"index:ix_deliveries_pending,priority:2"` // and id, third (migration 0015)
 	ProcessedAt     *time.Time
 	ReceivedAt      time.Time `gorm:"not null"`
 	CreatedAt       time.Time

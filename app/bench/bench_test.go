@@ -142,7 +142,7 @@ func TestRun_WorkerProcess_DrainsTheBacklogAndStops(t *testing.T) {
 	rep, err := Run(ctx, Config{
 		Clients: 2, Duration: time.Second, Dup: 0.1, Phases: []string{PhaseAck, PhaseDrain},
 		DatabaseURL: os.Getenv("DATABASE_URL"), Progress: &progress, DrainTimeout: 45 * time.Second,
-		WorkerConcurrency: 3, WorkerCommand: []string{os.Args[0], "-test.run=^$", workerArg},
+		IntakeConcurrency: 3, WorkerCommand: []string{os.Args[0], "-test.run=^$", workerArg},
 	})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, progress.String())
@@ -154,7 +154,7 @@ func TestRun_WorkerProcess_DrainsTheBacklogAndStops(t *testing.T) {
 	if d == nil || !d.Done || d.Backlog == 0 || d.Orders != d.Backlog {
 		t.Fatalf("drain: %+v\n%s", d, progress.String())
 	}
-	if !strings.Contains(progress.String(), "worker role runs as its own process") || !strings.Contains(progress.String(), "WORKER_CONCURRENCY=3") {
+	if !strings.Contains(progress.String(), "worker role runs as its own process") || !strings.Contains(progress.String(), "INTAKE_CONCURRENCY=3") {
 		t.Errorf("progress does not name the worker process:\n%s", progress.String())
 	}
 	if d.CPU.Known && d.CPU.Self <= 0 {
@@ -162,7 +162,7 @@ func TestRun_WorkerProcess_DrainsTheBacklogAndStops(t *testing.T) {
 	}
 	var md bytes.Buffer
 	rep.Markdown(&md)
-	for _, want := range []string{"worker role in a second", "WORKER_CONCURRENCY 3", "not counted: the worker runs in its own process"} {
+	for _, want := range []string{"worker role in a second", "INTAKE_CONCURRENCY 3", "not counted: the worker runs in its own process"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}

@@ -75,11 +75,11 @@ func (r *Report) Markdown(w io.Writer) {
 		rejects(w, "Doorstep", a.Doorstep)
 	}
 	if d := r.Drain; d != nil {
-		p("**Phase 2, drain** (intake idle; the worker role started: asynq server, WORKER_CONCURRENCY %d, and the dispatcher). "+
+		p("**Phase 2, drain** (intake idle; the worker role started: asynq server, INTAKE_CONCURRENCY %d, and the dispatcher). "+
 			"%s deliveries waiting → backlog empty in %s: **%s/s** (%s/s between the first and the last processed_at). "+
 			"%s orders and %s triggers in the database, %d deliveries failed. Per delivery: %s SQL statements from the worker "+
 			"(BEGIN/COMMIT not counted) and %.1f PostgreSQL commits. CPU (bench process / rest of machine / idle, cores): %s.\n\n",
-			r.WorkerConcurrency, num(float64(d.Backlog)), d.Elapsed.Round(time.Millisecond), num(d.Rate), num(d.Steady), num(float64(d.Orders)),
+			r.IntakeConcurrency, num(float64(d.Backlog)), d.Elapsed.Round(time.Millisecond), num(d.Rate), num(d.Steady), num(float64(d.Orders)),
 			num(float64(d.Triggers)), d.Failed, stmtsText(d.StatementsPer, r.WorkerProcess), d.CommitsPer, cpuText(d.CPU))
 		p("Backlog each second: %s\n\n", curveText(d.Curve))
 	}

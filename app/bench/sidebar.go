@@ -80,7 +80,7 @@ type SidebarConfig struct {
 	// WorkerCommand runs the worker role as its own process (see
 	// Config.WorkerCommand); empty runs it in this process.
 	WorkerCommand     []string
-	WorkerConcurrency int
+	IntakeConcurrency int
 	Progress          io.Writer
 	// Keep leaves the database in place at the end (to EXPLAIN the
 	// sidebar's queries); the progress output names it.
@@ -296,8 +296,8 @@ func (r *sidebarRunner) run(ctx context.Context) (err error) {
 	appCfg.AppURL = "http://127.0.0.1"
 	appCfg.ShopifyAPIKey, appCfg.ShopifyAPISecret = "bench-api-key", secret
 	appCfg.ShopifyAPIBaseURL = "http://127.0.0.1:9/{shop}" // discard port: no call may leave the machine
-	if r.cfg.WorkerConcurrency > 0 {
-		appCfg.WorkerConcurrency = r.cfg.WorkerConcurrency
+	if r.cfg.IntakeConcurrency > 0 {
+		appCfg.IntakeConcurrency = r.cfg.IntakeConcurrency
 	}
 	appCfg.EncryptionKey = make([]byte, 32)
 	_, _ = crand.Read(appCfg.EncryptionKey)

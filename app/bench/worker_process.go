@@ -53,7 +53,7 @@ func (r *runner) startWorkerProcess(ctx context.Context) error {
 		"SHOPIFY_API_SECRET="+r.appCfg.ShopifyAPISecret,
 		"SHOPIFY_API_BASE_URL="+r.appCfg.ShopifyAPIBaseURL,
 		"DOORSTEP_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(r.appCfg.EncryptionKey),
-		"WORKER_CONCURRENCY="+strconv.Itoa(r.appCfg.WorkerConcurrency),
+		"INTAKE_CONCURRENCY="+strconv.Itoa(r.appCfg.IntakeConcurrency),
 		"LOG_LEVEL=warn",
 	)
 	cmd.Stderr = r.logs
@@ -91,7 +91,7 @@ func (r *runner) startWorkerProcess(ctx context.Context) error {
 		return ctx.Err()
 	}
 	r.workers, r.workerPID = true, cmd.Process.Pid
-	r.say("worker role runs as its own process (pid %d, WORKER_CONCURRENCY=%d)", r.workerPID, r.appCfg.WorkerConcurrency)
+	r.say("worker role runs as its own process (pid %d, INTAKE_CONCURRENCY=%d)", r.workerPID, r.appCfg.IntakeConcurrency)
 	r.stopWork = func() error {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -81,7 +81,7 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	phases := fs.String("phases", "ack,drain,mixed", "phases to run, comma-separated (always run in this order)")
 	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.<phase>.pprof (this process: the web role and the load)")
-	concurrency := fs.Int("worker-concurrency", 0, "the worker role's WORKER_CONCURRENCY, tasks run at once (default 10)")
+	concurrency := fs.Int("intake-concurrency", 0, "the worker role's INTAKE_CONCURRENCY, batches of deliveries processed at once (default: the cores, at least 2)")
 	inProcess := fs.Bool("in-process-workers", false, "run the worker role in this process instead of its own, as serve --role all would")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,7 +103,7 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	case *duration <= 0:
 		return errors.New("bench ingest: --duration must be positive")
 	case *concurrency < 0 || *concurrency > 1000:
-		return errors.New("bench ingest: --worker-concurrency must be 1-1000")
+		return errors.New("bench ingest: --intake-concurrency must be 1-1000")
 	case *rate <= 0:
 		return errors.New("bench ingest: --rate must be positive")
 	case *dup < 0 || *dup >= 1:
@@ -116,7 +116,7 @@ balance, or the run is reported VOID (exit status 1).`, stdout)
 	rep, err := appbench.Run(ctx, appbench.Config{
 		Clients: *clients, Duration: *duration, Rate: *rate, Dup: *dup,
 		DatabaseURL: *dbURL, RedisURL: *redisURL, Phases: ph, Progress: stdout, CPUProfile: *cpuprofile,
-		WorkerConcurrency: *concurrency, WorkerCommand: workerCmd,
+		IntakeConcurrency: *concurrency, WorkerCommand: workerCmd,
 	})
 	if err != nil {
 		return fmt.Errorf("bench ingest: %w", err)
@@ -305,7 +305,7 @@ plus one in ten for unknown emails, at --rate per second, checking every answer:
 	warmup := fs.Duration("warmup", 10*time.Second, "load before the first timed call")
 	dbURL := fs.String("database-url", dbDefault, "PostgreSQL server; the bench creates and drops its own database doorstep_bench_<random> there (default: DATABASE_URL or local)")
 	redisURL := fs.String("redis-url", "", "a dedicated Redis (asynq has no key prefix); empty starts a throwaway redis-server on a free port")
-	concurrency := fs.Int("worker-concurrency", 0, "the worker role's WORKER_CONCURRENCY, tasks run at once (default 10)")
+	concurrency := fs.Int("intake-concurrency", 0, "the worker role's INTAKE_CONCURRENCY, batches of deliveries processed at once (default: the cores, at least 2)")
 	inProcess := fs.Bool("in-process-workers", false, "run the worker role in this process instead of its own")
 	out := fs.String("out", "", "append the markdown report to this file (e.g. docs/BENCHMARKS.md)")
 	keep := fs.Bool("keep", false, "keep the bench database at the end (to EXPLAIN the sidebar's queries); drop it yourself")
@@ -326,7 +326,7 @@ plus one in ten for unknown emails, at --rate per second, checking every answer:
 	case *warmup < 0:
 		return errors.New("bench sidebar: --warmup must not be negative")
 	case *concurrency < 0 || *concurrency > 1000:
-		return errors.New("bench sidebar: --worker-concurrency must be 1-1000")
+		return errors.New("bench sidebar: --intake-concurrency must be 1-1000")
 	}
 	var workerCmd []string
 	if !*inProcess {
@@ -338,7 +338,7 @@ plus one in ten for unknown emails, at --rate per second, checking every answer:
 	}
 	rep, err := appbench.RunSidebar(ctx, appbench.SidebarConfig{Orders: *orders, Requests: *requests, Rate: *rate, Conns: *conns,
 		WebhookRate: *webhookRate, Clients: *clients, Warmup: *warmup, DatabaseURL: *dbURL, RedisURL: *redisURL,
-		WorkerCommand: workerCmd, WorkerConcurrency: *concurrency, Progress: stdout, Keep: *keep})
+		WorkerCommand: workerCmd, IntakeConcurrency: *concurrency, Progress: stdout, Keep: *keep})
 	if err != nil {
 		return fmt.Errorf("bench sidebar: %w", err)
 	}
