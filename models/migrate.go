@@ -41,21 +41,16 @@ func migrations() []*gormigrate.Migration {
 			// retention, which only looks at rows that still have a body.
 			ID: "202611220003_indexes",
 			Migrate: func(tx *gorm.DB) error {
-				for _, stmt := range []string{
+				return execAll(tx,
 					"CREATE INDEX IF NOT EXISTS ix_orders_shop_created ON orders (shop_id, platform_created_at, id)",
 					"CREATE INDEX IF NOT EXISTS ix_deliveries_body_received ON deliveries (received_at) WHERE body IS NOT NULL",
-				} {
-					if err := tx.Exec(stmt).Error; err != nil {
-						return err
-					}
-				}
-				return nil
+				)
 			},
 			Rollback: func(tx *gorm.DB) error {
-				if err := tx.Exec("DROP INDEX IF EXISTS ix_orders_shop_created").Error; err != nil {
-					return err
-				}
-				return tx.Exec("DROP INDEX IF EXISTS ix_deliveries_body_received").Error
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_orders_shop_created",
+					"DROP INDEX IF EXISTS ix_deliveries_body_received",
+				)
 			},
 		},
 		{
@@ -75,24 +70,18 @@ func migrations() []*gormigrate.Migration {
 			// these indexes each link would scan the table.
 			ID: "202611220005_link_indexes",
 			Migrate: func(tx *gorm.DB) error {
-				for _, stmt := range []string{
+				return execAll(tx,
 					"CREATE INDEX IF NOT EXISTS ix_fulfillments_order_platform ON fulfillments (shop_id, order_platform_id)",
 					"CREATE INDEX IF NOT EXISTS ix_refunds_order_platform ON refunds (shop_id, order_platform_id)",
 					"CREATE INDEX IF NOT EXISTS ix_fulfillment_events_fulfillment_platform ON fulfillment_events (shop_id, fulfillment_platform_id)",
-				} {
-					if err := tx.Exec(stmt).Error; err != nil {
-						return err
-					}
-				}
-				return nil
+				)
 			},
 			Rollback: func(tx *gorm.DB) error {
-				for _, ix := range []string{"ix_fulfillments_order_platform", "ix_refunds_order_platform", "ix_fulfillment_events_fulfillment_platform"} {
-					if err := tx.Exec("DROP INDEX IF EXISTS " + ix).Error; err != nil {
-						return err
-					}
-				}
-				return nil
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_fulfillments_order_platform",
+					"DROP INDEX IF EXISTS ix_refunds_order_platform",
+					"DROP INDEX IF EXISTS ix_fulfillment_events_fulfillment_platform",
+				)
 			},
 		},
 		{
@@ -174,30 +163,20 @@ func migrations() []*gormigrate.Migration {
 			// updates fewer indexes.
 			ID: "202611230009_loyalty_partial_indexes",
 			Migrate: func(tx *gorm.DB) error {
-				for _, stmt := range []string{
+				return execAll(tx,
 					"DROP INDEX IF EXISTS ix_loyalty_entries_pending",
 					"DROP INDEX IF EXISTS ix_loyalty_entries_order",
 					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_pending ON loyalty_entries (shop_id, pending_until) WHERE pending_until IS NOT NULL",
 					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_order ON loyalty_entries (shop_id, order_platform_id) WHERE order_platform_id <> 0",
-				} {
-					if err := tx.Exec(stmt).Error; err != nil {
-						return err
-					}
-				}
-				return nil
+				)
 			},
 			Rollback: func(tx *gorm.DB) error {
-				for _, stmt := range []string{
+				return execAll(tx,
 					"DROP INDEX IF EXISTS ix_loyalty_entries_pending",
 					"DROP INDEX IF EXISTS ix_loyalty_entries_order",
 					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_pending ON loyalty_entries (shop_id, pending_until)",
 					"CREATE INDEX IF NOT EXISTS ix_loyalty_entries_order ON loyalty_entries (shop_id, order_platform_id)",
-				} {
-					if err := tx.Exec(stmt).Error; err != nil {
-						return err
-					}
-				}
-				return nil
+				)
 			},
 		},
 		{
@@ -275,22 +254,28 @@ func migrations() []*gormigrate.Migration {
 			// round's size instead of sorting the whole backlog.
 			ID: "202611230015_delivery_pending_order",
 			Migrate: func(tx *gorm.DB) error {
-				return replaceIndex(tx, "ix_deliveries_pending", "deliveries (status, dispatched_at, id)")
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_deliveries_pending",
+					"CREATE INDEX ix_deliveries_pending ON deliveries (status, dispatched_at, id)",
+				)
 			},
 			Rollback: func(tx *gorm.DB) error {
-				return replaceIndex(tx, "ix_deliveries_pending", "deliveries (status, dispatched_at)")
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_deliveries_pending",
+					"CREATE INDEX ix_deliveries_pending ON deliveries (status, dispatched_at)",
+				)
 			},
 		},
 	}
 }
 
-// replaceIndex drops the index name and creates it again on table (columns).
-func replaceIndex(tx *gorm.DB, name, on string) error {
-	if err := tx.Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
-		return fmt.Errorf("drop index %s: %w", name, err)
-	}
-	if err := tx.Exec("CREATE INDEX " + name + " ON " + on).Error; err != nil {
-		return fmt.Errorf("create index %s: %w", name, err)
+// execAll runs a migration's statements in order, stopping at the first
+// that fails.
+func execAll(tx *gorm.DB, stmts ...string) error {
+	for _, stmt := range stmts {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
 	}
 	return nil
 }
