@@ -32,3 +32,11 @@ func (a int64Array) Value() (driver.Value, error) { return []int64(a), nil }
 
 // String is for logs and errors.
 func (a int64Array) String() string { return fmt.Sprint([]int64(a)) }
+
+// textArray is a text[] parameter, as int64Array is a bigint[] one.
+type textArray []string
+
+func (a textArray) Value() (driver.Value, error) { return []string(a), nil }
+
+// String is for logs and errors.
+func (a textArray) String() string { return fmt.Sprint([]string(a)) }

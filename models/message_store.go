@@ -409,10 +409,33 @@ func (s *Store) FinishSend(ctx context.Context, now time.Time, m *Message, statu
 // before staleBefore (their worker died mid-send).
 func (s *Store) DueMessages(ctx context.Context, now, redispatchBefore, staleBefore time.Time, limit int) ([]Message, error) {
 	var ms []Message
-	err := s.db.WithContext(ctx).Select("id", "shop_id", "status", "due_at", "attempts", "dispatched_at").
-		Where("(status IN ? AND due_at <= ? AND (dispatched_at IS NULL OR dispatched_at < ?)) OR (status = ? AND sending_at < ? AND (dispatched_at IS NULL OR dispatched_at < ?))",
-			[]string{MessageQueued, MessageDeferred}, now, redispatchBefore, MessageSending, staleBefore, redispatchBefore).
-		Order("due_at, id").Limit(limit).Find(&ms).Error
+	// Four reads of ix_messages_dispatch (status, dispatched_at, due_at, id),
+	// each stopping at limit: queued and deferred messages never handed
+	// over, in due order (status and dispatched_at are fixed, so the index
+	// is already in due_at, id order); waiting ones handed over too long
+	// ago (empty unless Redis lost tasks); and stuck sends (a handful at
+	// most). One OR'ed read of (status, due_at) had to visit every message
+	// already handed over and still waiting for its task, on every round:
+	// 8 ms a round with 5,000 in the queue, and it grows with the backlog.
+	const cols = "id, shop_id, status, due_at, attempts, dispatched_at"
+	err := s.db.WithContext(ctx).Raw(`SELECT `+cols+` FROM (
+  SELECT * FROM (SELECT `+cols+` FROM messages
+    WHERE status = ? AND dispatched_at IS NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?) AS queued
+  UNION ALL
+  SELECT * FROM (SELECT `+cols+` FROM messages
+    WHERE status = ? AND dispatched_at IS NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?) AS deferred
+  UNION ALL
+  SELECT * FROM (SELECT `+cols+` FROM messages
+    WHERE status IN (?, ?) AND dispatched_at < ? AND due_at <= ? ORDER BY due_at, id LIMIT ?) AS lost
+  UNION ALL
+  SELECT * FROM (SELECT `+cols+` FROM messages
+    WHERE status = ? AND sending_at < ? AND (dispatched_at IS NULL OR dispatched_at < ?) ORDER BY due_at, id LIMIT ?) AS stuck
+) AS due ORDER BY due_at, id LIMIT ?`,
+		MessageQueued, now.UTC(), limit,
+		MessageDeferred, now.UTC(), limit,
+		MessageQueued, MessageDeferred, redispatchBefore.UTC(), now.UTC(), limit,
+		MessageSending, staleBefore.UTC(), redispatchBefore.UTC(), limit,
+		limit).Scan(&ms).Error
 	if err != nil {
 		return nil, fmt.Errorf("due messages: %w", err)
 	}
@@ -815,27 +838,25 @@ func (s *Store) MarkSentMany(ctx context.Context, now time.Time, ms []Message) (
 	if !s.pg {
 		return s.FinishSentBatch(ctx, now, ms)
 	}
-	var q strings.Builder
-	args := make([]any, 0, 3*len(ms)+3)
-	q.WriteString("WITH v(id, attempts, provider_id) AS (VALUES ")
+	// Three array parameters instead of a VALUES list: every group size
+	// is the same statement, prepared and planned once per connection
+	// (with a list, each size was planned anew: a fifth of its time).
+	ids, attempts, providerIDs := make(int64Array, len(ms)), make(int64Array, len(ms)), make(textArray, len(ms))
 	for i, m := range ms {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?::bigint, ?::bigint, ?::text)")
-		args = append(args, m.ID, m.Attempts, m.ProviderID)
+		ids[i], attempts[i], providerIDs[i] = int64(m.ID), int64(m.Attempts), m.ProviderID
 	}
-	q.WriteString(`), u AS (
+	const q = `WITH v AS (SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[]) AS v(id, attempts, provider_id)),
+u AS (
   UPDATE messages AS t SET status = ?, reason = '', sent_at = ?, provider_id = v.provider_id, updated_at = ?
   FROM v WHERE t.id = v.id AND t.status = ? AND t.attempts = v.attempts
   RETURNING t.id, t.shop_id, t.order_platform_id)
 INSERT INTO message_events (shop_id, order_platform_id, message_id, status, reason, at)
 SELECT shop_id, order_platform_id, id, ?, '', ? FROM u
-RETURNING message_id`)
+RETURNING message_id`
 	now = now.UTC()
-	args = append(args, MessageSent, now, now, MessageSending, MessageSent, now)
+	args := []any{ids, attempts, providerIDs, MessageSent, now, now, MessageSending, MessageSent, now}
 	var done []uint64
-	if err := s.db.WithContext(ctx).Raw(q.String(), args...).Scan(&done).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&done).Error; err != nil {
 		return nil, fmt.Errorf("mark %d messages sent: %w", len(ms), err)
 	}
 	return done, nil

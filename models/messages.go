@@ -33,11 +33,11 @@ type Message struct {
 	// Covers lists the fulfillment ids a collapsed shipping notice is about
 	// (comma-separated), beyond Subject's.
 	Covers string `gorm:"size:1024;not null;default:''"`
-	Status string `gorm:"size:16;not null;index:ix_messages_due,priority:1"`
+	Status string `gorm:"size:16;not null"` // ix_messages_dispatch (status, dispatched_at, due_at, id)
 	Reason string `gorm:"size:1024;not null;default:''"`
 	// DueAt is when it should go (the policy may move it); FirstDueAt is
 	// when the flow first wanted it, for the cap's and the hold's maximum delay.
-	DueAt        time.Time `gorm:"not null;index:ix_messages_due,priority:2"`
+	DueAt        time.Time `gorm:"not null"`
 	FirstDueAt   time.Time `gorm:"not null"`
 	HeldSince    *time.Time
 	DispatchedAt *time.Time

@@ -266,6 +266,24 @@ func migrations() []*gormigrate.Migration {
 				)
 			},
 		},
+		{
+			// The dispatcher reads due messages that were never handed over
+			// by index instead of visiting every message already handed over
+			// and still waiting for its task (see DueMessages).
+			ID: "202611230016_message_dispatch_order",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_messages_due",
+					"CREATE INDEX ix_messages_dispatch ON messages (status, dispatched_at, due_at, id)",
+				)
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_messages_dispatch",
+					"CREATE INDEX ix_messages_due ON messages (status, due_at)",
+				)
+			},
+		},
 	}
 }
 
