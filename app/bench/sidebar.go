@@ -520,7 +520,7 @@ func (r *sidebarRunner) seed(ctx context.Context, shopID uint64) error {
 // counts them where they stand, but a live worker's dispatcher would take
 // the ~120,000 of them, months overdue, as a backlog to send right now —
 // a shop in its steady state has sent them at the end of their quiet
-// hours.
+// hours. Those whose quiet hours end after now stay deferred.
 var sidebarSeed = [4][]seedStmt{
 	{{Table: "orders (the customer's)", SQL: `
 INSERT INTO orders (shop_id, platform_id, name, number, email, customer_platform_id, locale, currency,
@@ -572,7 +572,7 @@ FROM (SELECT k, $2::timestamptz - k * interval '20 days' AS at FROM generate_ser
 WHERE $3::int > 0 AND $4::int > 0`}},
 	{{Table: "messages (deferred → sent)", SQL: `
 UPDATE messages SET status = 'sent', reason = '', sent_at = due_at + interval '3 seconds', updated_at = due_at + interval '3 seconds'
-WHERE shop_id = $1 AND status = 'deferred' AND due_at < $2::timestamptz - interval '1 day' AND $3::int > 0 AND $4::int > 0`}},
+WHERE shop_id = $1 AND status = 'deferred' AND due_at <= $2::timestamptz AND $3::int > 0 AND $4::int > 0`}},
 }
 
 // timeCalls makes the timed sidebar calls at the configured rate, one in

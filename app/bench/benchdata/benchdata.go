@@ -69,14 +69,15 @@ WHERE f.shop_id = $1 AND (k = 1 OR f.delivered_at IS NOT NULL) AND $3::int > 0 A
 		{"messages", `
 INSERT INTO messages (shop_id, order_platform_id, flow, step, subject, channel, recipient, to_merchant, customer_platform_id,
   locale, status, reason, due_at, first_due_at, sent_at, attempts, created_at, updated_at)
-SELECT shop_id, platform_id, flow, '', '', channel,
+SELECT shop_id, platform_id, flow, (ARRAY['', 'in_transit', 'ask', 'delivered', 'stalled'])[k], '', channel,
   CASE WHEN k = 5 THEN 'merchant@example.com' WHEN channel = 'sms' THEN '+1555' || customer_platform_id ELSE email END,
   k = 5, customer_platform_id, 'en', status,
   CASE status WHEN 'suppressed' THEN (ARRAY['unsubscribed','hold expired: support ticket open','bounced','sms_stop','already asked'])[1 + (id * 13 + k) % 5]
               WHEN 'deferred' THEN 'quiet hours: until 08:00' WHEN 'failed' THEN '550 5.1.1 no such user' ELSE '' END,
-  at, at, CASE WHEN status = 'sent' THEN at + interval '3 seconds' END, 1, at, at
+  CASE WHEN status = 'deferred' THEN at + interval '10 hours' ELSE at END, at,
+  CASE WHEN status = 'sent' THEN at + interval '3 seconds' END, 1, at, at
 FROM (SELECT o.shop_id, o.id, o.platform_id, o.email, o.customer_platform_id, k,
-             (ARRAY['thank_you','shipping','review','delivered','delay'])[k] AS flow,
+             (ARRAY['thank_you','shipping_notice','review_request','shipping_notice','merchant_delay_alert'])[k] AS flow,
              CASE WHEN k = 4 THEN 'sms' ELSE 'email' END AS channel,
              o.platform_created_at + (ARRAY[interval '5 minutes', interval '36 hours', interval '14 days', interval '4 days', interval '6 days'])[k] AS at,
              CASE WHEN h < 80 THEN 'sent' WHEN h < 92 THEN 'suppressed' WHEN h < 96 THEN 'deferred' ELSE 'failed' END AS status
@@ -120,7 +121,7 @@ FROM generate_series(1, GREATEST($3::int / 10, 1)) g`},
 		{"review_asks", `
 INSERT INTO review_asks (shop_id, recipient, product_id, message_id, asked_at)
 SELECT shop_id, md5(recipient), 900 + order_platform_id % 50, id, created_at
-FROM messages WHERE shop_id = $1 AND flow = 'review' AND status = 'sent' AND $2::timestamptz IS NOT NULL AND $3::int > 0 AND $4::int > 0`},
+FROM messages WHERE shop_id = $1 AND flow = 'review_request' AND status = 'sent' AND $2::timestamptz IS NOT NULL AND $3::int > 0 AND $4::int > 0`},
 		{"loyalty_accounts", `
 INSERT INTO loyalty_accounts (shop_id, customer_platform_id, available, pending, debt, matured_through, earned, redeemed,
   referral_code, last_activity_at, created_at, updated_at)
