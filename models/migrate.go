@@ -284,6 +284,27 @@ func migrations() []*gormigrate.Migration {
 				)
 			},
 		},
+		{
+			// The dispatcher reads due triggers by kind and lost trigger
+			// tasks from a partial index of the dispatched ones (see
+			// DueTriggers): nothing reads (status, due_at) any more, and the
+			// planner took it over the kind index whenever its statistics
+			// predated a backlog. The hourly expiry of pending triggers
+			// reads the table instead.
+			ID: "202611230017_trigger_lost_index",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_triggers_due",
+					"CREATE INDEX ix_triggers_lost ON triggers (dispatched_at) WHERE status = 'dispatched'",
+				)
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return execAll(tx,
+					"DROP INDEX IF EXISTS ix_triggers_lost",
+					"CREATE INDEX ix_triggers_due ON triggers (status, due_at)",
+				)
+			},
+		},
 	}
 }
 

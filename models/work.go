@@ -75,8 +75,8 @@ type Trigger struct {
 	Version         string    `gorm:"size:128;not null;default:'';uniqueIndex:ux_triggers_key"`
 	OrderPlatformID int64     `gorm:"not null;default:0;index"`
 	DeliveryID      uint64    `gorm:"not null;default:0"`
-	Status          string    `gorm:"size:16;not null;default:'pending';index:ix_triggers_due,priority:1"`
-	DueAt           time.Time `gorm:"not null;index:ix_triggers_due,priority:2"`
+	Status          string    `gorm:"size:16;not null;default:'pending'"` // ix_triggers_kind_due (kind, status, due_at), ix_triggers_lost (status, dispatched_at)
+	DueAt           time.Time `gorm:"not null"`
 	DispatchedAt    *time.Time
 	CreatedAt       time.Time
 }

@@ -690,3 +690,20 @@ func TestRender_LoyaltyFlowWithoutLoyaltyDataFails(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRender measures one thank-you (three items, every part) with the
+// built-in templates: the worker renders every email it sends
+// (go test -bench Render -run XXX ./jobs/msgtmpl).
+func BenchmarkRender(b *testing.B) {
+	r, err := msgtmpl.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := msgtmpl.SampleData(msgtmpl.ThankYou)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(msgtmpl.ThankYou, nil, "en", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

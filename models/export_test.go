@@ -1,0 +1,24 @@
+package models
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// ExplainMarkSentMany returns PostgreSQL's plan for the statement
+// MarkSentMany would run, without running it.
+func (s *Store) ExplainMarkSentMany(ctx context.Context, now time.Time, ms []Message) (string, error) {
+	q, args := markSentManyQuery(now, ms)
+	var lines []string
+	err := s.db.WithContext(ctx).Raw("EXPLAIN "+q, args...).Scan(&lines).Error
+	return strings.Join(lines, "\n"), err
+}
+
+// ExplainDueTriggers returns PostgreSQL's plan for DueTriggers' read.
+func (s *Store) ExplainDueTriggers(ctx context.Context, kinds []string, now, redispatchBefore time.Time, limit int) (string, error) {
+	q, args := dueTriggersQuery(kinds, now, redispatchBefore, limit)
+	var lines []string
+	err := s.db.WithContext(ctx).Raw("EXPLAIN "+q, args...).Scan(&lines).Error
+	return strings.Join(lines, "\n"), err
+}
