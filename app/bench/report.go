@@ -75,7 +75,7 @@ func (r *Report) Markdown(w io.Writer) {
 		rejects(w, "Doorstep", a.Doorstep)
 	}
 	if d := r.Drain; d != nil {
-		p("**Phase 2, drain** (intake idle; the worker role started: asynq server, INTAKE_CONCURRENCY %d, and the dispatcher). "+
+		p("**Phase 2, drain** (intake idle; after a CHECKPOINT, the worker role started: asynq server, INTAKE_CONCURRENCY %d, and the dispatcher). "+
 			"%s deliveries waiting → backlog empty in %s: **%s/s** (%s/s between the first and the last processed_at). "+
 			"%s orders and %s triggers in the database, %d deliveries failed. Per delivery: %s SQL statements from the worker "+
 			"(BEGIN/COMMIT not counted) and %.1f PostgreSQL commits. CPU (bench process / rest of machine / idle, cores): %s.\n\n",
@@ -85,7 +85,7 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	if x := r.Mixed; x != nil {
 		t := x.Tally
-		p("**Phase 3, mixed** (web and worker roles running). Open loop: %s webhooks/s on a fixed clock through %d connections; "+
+		p("**Phase 3, mixed** (web and worker roles running, after a CHECKPOINT that writes out the drain's data). Open loop: %s webhooks/s on a fixed clock through %d connections; "+
 			"latency runs from each request's scheduled time.\n\n", num(x.Rate), c.Clients)
 		p("| sent | acked | rejected | dups | achieved/s | p50 | p90 | p99 | max | CPU: bench process / rest of machine / idle (cores) |\n")
 		p("|---|---|---|---|---|---|---|---|---|---|\n")

@@ -336,6 +336,7 @@ func (r *sidebarRunner) run(ctx context.Context) (err error) {
 		web.Close()
 		return err
 	}
+	settleDisk(ctx, r.mon, r.say, "the timed window")
 
 	timer := timeStatements(store.DB())
 	webCtx, stopWeb := context.WithCancel(context.Background())
@@ -937,7 +938,7 @@ func (r *SidebarReport) Markdown(w io.Writer) {
 		m.CPU, m.Cores, m.GOMAXPROCS, m.OS, m.Go, orUnknown(m.Postgres), orUnknown(m.Redis), roles)
 	p("- **Run:** `doorstep bench sidebar --orders %d --requests %d --rate %s --conns %d --webhook-rate %s --clients %d --warmup %s` — "+
 		"%s timed calls for the customer and %s for unknown emails, %s/s over %d connections, each timed from its scheduled send "+
-		"to the answer's last byte, after a %s warm-up of the load and 5 untimed calls; took %s.\n",
+		"to the answer's last byte, after a CHECKPOINT that writes out the seed, a %s warm-up of the load and 5 untimed calls; took %s.\n",
 		c.Orders, c.Requests, num(c.Rate), c.Conns, num(c.WebhookRate), c.Clients, c.Warmup, num(float64(r.Known.Calls)),
 		num(float64(r.Unknown.Calls)), num(c.Rate), c.Conns, c.Warmup, r.Elapsed.Round(time.Second))
 	if r.Before.Known {
