@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 
@@ -85,6 +86,42 @@ func (ch *Channel) build(m notify.Message) (*gomail.Msg, error) {
 		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
 	}
 	return msg, nil
+}
+
+// maxLine is RFC 5321's limit on a line of message data, without its CRLF.
+const maxLine = 998
+
+// fits8bit reports whether a body can go as it is, "Content-Transfer-Encoding:
+// 8bit", to a server that announces 8BITMIME (RFC 6152): valid UTF-8, no NUL
+// and no CR (go-mail writes every LF as CRLF), and no line longer than
+// maxLine. Anything else is sent quoted-printable.
+func fits8bit(s string) bool {
+	if !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r") {
+		return false
+	}
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			i = len(s)
+		}
+		if i > maxLine {
+			return false
+		}
+		s = s[min(i+1, len(s)):]
+	}
+	return true
+}
+
+// setBodyEncoding sends msg's bodies as they are when eightBit, else
+// quoted-printable. The headers are encoded already (RFC 2047), either way.
+func setBodyEncoding(msg *gomail.Msg, eightBit bool) {
+	enc := gomail.EncodingQP
+	if eightBit {
+		enc = gomail.NoEncoding
+	}
+	for _, p := range msg.GetParts() {
+		p.SetEncoding(enc)
+	}
 }
 
 // MessageID returns the Message-ID value (without angle brackets) used for
