@@ -163,4 +163,3 @@ func startPlainSMTP(t *testing.T) (string, <-chan string) {
 	}()
 	return ln.Addr().String(), data
 }
-
