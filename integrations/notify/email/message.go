@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/mail"
 	"strings"
 	"time"
@@ -78,14 +79,24 @@ func (ch *Channel) build(m notify.Message) (*gomail.Msg, error) {
 
 	switch {
 	case m.Text != "" && m.HTML != "":
-		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+		msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text))
+		msg.AddAlternativeWriter(gomail.TypeTextHTML, writeString(m.HTML))
 	case m.Text != "":
-		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+		msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text))
 	default:
-		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
+		msg.SetBodyWriter(gomail.TypeTextHTML, writeString(m.HTML))
 	}
 	return msg, nil
+}
+
+// writeString is a go-mail body writer for s. go-mail's *String setters
+// copy the body into a buffer first; this writes it straight from the
+// string, every time the message is written (a retry writes it again).
+func writeString(s string) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		n, err := io.WriteString(w, s)
+		return int64(n), err
+	}
 }
 
 // maxLine is RFC 5321's limit on a line of message data, without its CRLF.
