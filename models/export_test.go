@@ -10,14 +10,16 @@ import (
 // MarkSentMany would run, without running it.
 func (s *Store) ExplainMarkSentMany(ctx context.Context, now time.Time, ms []Message) (string, error) {
 	q, args := markSentManyQuery(now, ms)
-	var lines []string
-	err := s.db.WithContext(ctx).Raw("EXPLAIN "+q, args...).Scan(&lines).Error
-	return strings.Join(lines, "\n"), err
+	return s.explain(ctx, q, args)
 }
 
 // ExplainDueTriggers returns PostgreSQL's plan for DueTriggers' read.
 func (s *Store) ExplainDueTriggers(ctx context.Context, kinds []string, now, redispatchBefore time.Time, limit int) (string, error) {
 	q, args := dueTriggersQuery(kinds, now, redispatchBefore, limit)
+	return s.explain(ctx, q, args)
+}
+
+func (s *Store) explain(ctx context.Context, q string, args []any) (string, error) {
 	var lines []string
 	err := s.db.WithContext(ctx).Raw("EXPLAIN "+q, args...).Scan(&lines).Error
 	return strings.Join(lines, "\n"), err
