@@ -185,3 +185,57 @@ func textOn(hex string) string {
 	}
 	return "#ffffff"
 }
+
+// phraseCall is a plain {{t "key"}}: no trim markers, no pipeline.
+var phraseCall = regexp.MustCompile(`\{\{t "([A-Za-z0-9_.]+)"\}\}`)
+
+// plainPhrase: text that html/template's escapers leave as it is in an
+// HTML text node (no markup characters, quotes or ampersands).
+var plainPhrase = regexp.MustCompile(`^[^<>&'"+\x00{}]*$`)
+
+// rawTextTag opens an element whose content html/template escapes in its
+// own way (script, style, title, textarea).
+var rawTextTag = regexp.MustCompile(`(?i)^<(script|style|title|textarea)\b`)
+
+// inlinePhrases replaces each plain {{t "key"}} with the phrase itself at
+// parse time. A phrase is a constant of the locale the template is parsed
+// for, and every call costs a reflective function call (two in HTML, with
+// the escaper) on every render: a fifth of a three-item thank-you's calls.
+// In HTML only phrases in a text node, outside script, style, title and
+// textarea, and only ones the escaper would leave unchanged, are inlined, so
+// the output is byte for byte the same; the rest stay calls.
+func inlinePhrases(src string, cat map[string]string, html bool) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range phraseCall.FindAllStringSubmatchIndex(src, -1) {
+		phrase, ok := cat[src[m[2]:m[3]]]
+		// A phrase with edge spaces could lose them to a neighbour's trim
+		// marker, and one with a line break would move error positions.
+		if !ok || strings.TrimSpace(phrase) != phrase || strings.ContainsAny(phrase, "\n{}") ||
+			html && !(plainPhrase.MatchString(phrase) && inTextNode(src[:m[0]])) {
+			continue
+		}
+		b.WriteString(src[last:m[0]])
+		b.WriteString(phrase)
+		last = m[1]
+	}
+	if last == 0 {
+		return src
+	}
+	b.WriteString(src[last:])
+	return b.String()
+}
+
+// inTextNode reports whether HTML source that ends with before is in a text
+// node: past the end of a tag (not inside one, nor inside a comment or
+// another action), and not in a raw-text element.
+func inTextNode(before string) bool {
+	lt, gt := strings.LastIndexByte(before, '<'), strings.LastIndexByte(before, '>')
+	if gt < lt || gt < 0 || strings.LastIndex(before, "{{") > strings.LastIndex(before, "}}") {
+		return false
+	}
+	if lt >= 0 && rawTextTag.MatchString(before[lt:]) {
+		return false
+	}
+	return !strings.Contains(before[lt+1:], "<!--") && strings.LastIndex(before, "<!--") <= strings.LastIndex(before, "-->")
+}

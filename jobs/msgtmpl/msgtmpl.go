@@ -295,7 +295,7 @@ func New() (*Renderer, error) {
 			if err != nil {
 				return nil, err
 			}
-			c, field, err := r.compile(set, loc)
+			c, field, err := r.compile(set, loc, true)
 			if err != nil {
 				return nil, fmt.Errorf("default %s/%s %s: %w", loc, flow, field, err)
 			}
@@ -335,27 +335,29 @@ func readDefault(flow, locale string) (Set, error) {
 }
 
 // compile parses every non-empty field of set with the phrases of locale.
-// On error it names the field that failed.
-func (r *Renderer) compile(set Set, locale string) (compiled, string, error) {
+// On error it names the field that failed. builtin inlines the set's plain
+// phrase calls (see inlinePhrases) as the partials' always are; a merchant's
+// set is parsed as written, so its errors point at its own lines and columns.
+func (r *Renderer) compile(set Set, locale string, builtin bool) (compiled, string, error) {
 	var c compiled
 	var err error
 	if set.Subject != "" {
-		if c.subject, err = r.parseText(partSubject, set.Subject, locale); err != nil {
+		if c.subject, err = r.parseText(partSubject, set.Subject, locale, builtin); err != nil {
 			return compiled{}, partSubject, err
 		}
 	}
 	if set.HTML != "" {
-		if c.html, err = r.parseHTML(set.HTML, locale); err != nil {
+		if c.html, err = r.parseHTML(set.HTML, locale, builtin); err != nil {
 			return compiled{}, partHTML, err
 		}
 	}
 	if set.Text != "" {
-		if c.text, err = r.parseText(partText, set.Text, locale); err != nil {
+		if c.text, err = r.parseText(partText, set.Text, locale, builtin); err != nil {
 			return compiled{}, partText, err
 		}
 	}
 	if set.SMS != "" {
-		if c.sms, err = r.parseText(partSMS, set.SMS, locale); err != nil {
+		if c.sms, err = r.parseText(partSMS, set.SMS, locale, builtin); err != nil {
 			return compiled{}, partSMS, err
 		}
 	}
@@ -365,8 +367,12 @@ func (r *Renderer) compile(set Set, locale string) (compiled, string, error) {
 // parseText parses src as the template named name, next to the text
 // partials. Each parse gets its own copy of the partials so a custom set
 // may redefine one without touching anybody else's.
-func (r *Renderer) parseText(name, src, locale string) (*texttemplate.Template, error) {
-	base, err := texttemplate.New("partials").Option("missingkey=error").Funcs(r.funcs(locale)).Parse(r.textPartials)
+func (r *Renderer) parseText(name, src, locale string, builtin bool) (*texttemplate.Template, error) {
+	cat := r.catalogs[r.builtinLocale(locale)]
+	if builtin {
+		src = inlinePhrases(src, cat, false)
+	}
+	base, err := texttemplate.New("partials").Option("missingkey=error").Funcs(r.funcs(locale)).Parse(inlinePhrases(r.textPartials, cat, false))
 	if err != nil {
 		return nil, fmt.Errorf("parse text partials: %w", err)
 	}
@@ -377,8 +383,12 @@ func (r *Renderer) parseText(name, src, locale string) (*texttemplate.Template, 
 	return t, nil
 }
 
-func (r *Renderer) parseHTML(src, locale string) (*htmltemplate.Template, error) {
-	base, err := htmltemplate.New("partials").Option("missingkey=error").Funcs(r.funcs(locale)).Parse(r.htmlPartials)
+func (r *Renderer) parseHTML(src, locale string, builtin bool) (*htmltemplate.Template, error) {
+	cat := r.catalogs[r.builtinLocale(locale)]
+	if builtin {
+		src = inlinePhrases(src, cat, true)
+	}
+	base, err := htmltemplate.New("partials").Option("missingkey=error").Funcs(r.funcs(locale)).Parse(inlinePhrases(r.htmlPartials, cat, true))
 	if err != nil {
 		return nil, fmt.Errorf("parse html partials: %w", err)
 	}
@@ -455,7 +465,7 @@ func (r *Renderer) Render(flow string, custom map[string]Set, shopLocale string,
 	if ok {
 		var field string
 		var err error
-		c, field, err = r.compile(set, locale)
+		c, field, err = r.compile(set, locale, false)
 		if err != nil {
 			return Rendered{}, fmt.Errorf("render %s: custom %s %s: %w", flow, locale, field, err)
 		}

@@ -36,7 +36,7 @@ func (r *Renderer) Validate(flow string, set Set) error {
 	}
 	// Function names are the same in every locale, so English phrases
 	// catch every error a merchant's locale would.
-	c, field, err := r.compile(set, fallbackLocale)
+	c, field, err := r.compile(set, fallbackLocale, false)
 	if err != nil {
 		return &ValidationError{Field: field, Err: err}
 	}
