@@ -237,5 +237,5 @@ func inTextNode(before string) bool {
 	if lt >= 0 && rawTextTag.MatchString(before[lt:]) {
 		return false
 	}
-	return !strings.Contains(before[lt+1:], "<!--") && strings.LastIndex(before, "<!--") <= strings.LastIndex(before, "-->")
+	return strings.LastIndex(before, "<!--") <= strings.LastIndex(before, "-->") // not in a comment
 }
