@@ -253,6 +253,39 @@ type Renderer struct {
 	// renders many messages a second, and growing a fresh buffer to ~10 KB
 	// for each part was most of what rendering allocated.
 	bufs sync.Pool
+
+	// custom holds merchants' sets as parsed, keyed by locale and content,
+	// so a shop's edited template is parsed once, not for every message.
+	customMu sync.Mutex
+	custom   map[string]compiled
+}
+
+// maxCustom bounds the parsed merchants' sets kept; past it the cache
+// starts over (a set is re-parsed the next time it is used).
+const maxCustom = 512
+
+// compileCustom is compile for a merchant's set, through the cache. The key
+// is the set's content, so an edited set is a new entry and the old one
+// ages out; sets that fail to parse are not kept.
+func (r *Renderer) compileCustom(set Set, locale string) (compiled, string, error) {
+	key := strings.Join([]string{locale, set.Subject, set.HTML, set.Text, set.SMS}, "\x00")
+	r.customMu.Lock()
+	c, ok := r.custom[key]
+	r.customMu.Unlock()
+	if ok {
+		return c, "", nil
+	}
+	c, field, err := r.compile(set, locale, false)
+	if err != nil {
+		return compiled{}, field, err
+	}
+	r.customMu.Lock()
+	if len(r.custom) >= maxCustom {
+		clear(r.custom)
+	}
+	r.custom[key] = c
+	r.customMu.Unlock()
+	return c, "", nil
 }
 
 // New parses the embedded defaults. It fails if a default does not parse or
@@ -262,6 +295,7 @@ func New() (*Renderer, error) {
 		sources:  make(map[string]Set),
 		defaults: make(map[string]compiled),
 		catalogs: make(map[string]map[string]string),
+		custom:   make(map[string]compiled),
 	}
 	b, err := fs.ReadFile(defaultsFS, "defaults/partials.html.tmpl")
 	if err != nil {
@@ -465,7 +499,7 @@ func (r *Renderer) Render(flow string, custom map[string]Set, shopLocale string,
 	if ok {
 		var field string
 		var err error
-		c, field, err = r.compile(set, locale, false)
+		c, field, err = r.compileCustom(set, locale)
 		if err != nil {
 			return Rendered{}, fmt.Errorf("render %s: custom %s %s: %w", flow, locale, field, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -703,6 +704,64 @@ func BenchmarkRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Render(msgtmpl.ThankYou, nil, "en", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A merchant's set is parsed once and reused, but an edit shows at once:
+// the parsed sets are kept by content. Renders run side by side, as a
+// worker's do.
+func TestRender_CustomSetEditedShowsAtOnce(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t)
+	d := msgtmpl.SampleData(msgtmpl.ThankYou)
+	set := func(word string) map[string]msgtmpl.Set {
+		return map[string]msgtmpl.Set{"en": {Subject: word + " {{.Order.Name}}", Text: word + ", {{.Customer.FirstName}}!"}}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 80)
+	for i := range 80 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			word := []string{"Thanks", "Cheers"}[i%2]
+			out, err := r.Render(msgtmpl.ThankYou, set(word), "en", d)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if out.Subject != word+" #1042" || out.Text != word+", Emma!\n" {
+				errs <- fmt.Errorf("set %q rendered subject %q text %q", word, out.Subject, out.Text)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	out, err := r.Render(msgtmpl.ThankYou, set("Merci"), "en", d)
+	if err != nil || out.Subject != "Merci #1042" {
+		t.Fatalf("after an edit: subject %q, %v", out.Subject, err)
+	}
+}
+
+// BenchmarkRenderCustom is BenchmarkRender with a merchant's set for the
+// body (go test -bench Render -run XXX ./jobs/msgtmpl).
+func BenchmarkRenderCustom(b *testing.B) {
+	r, err := msgtmpl.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	custom := map[string]msgtmpl.Set{"en": {
+		Subject: "Order {{.Order.Name}} received",
+		HTML:    `{{template "header" .}}<tr><td>Thanks {{.Customer.FirstName}}!</td></tr>{{template "items" .Order.Items}}{{template "footer" .}}`,
+	}}
+	data := msgtmpl.SampleData(msgtmpl.ThankYou)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(msgtmpl.ThankYou, custom, "en", data); err != nil {
 			b.Fatal(err)
 		}
 	}
