@@ -3,6 +3,7 @@ package models
 import (
 	"database/sql/driver"
 	"fmt"
+	"time"
 )
 
 // anyOf returns a condition matching col against ids and its argument: on
@@ -23,6 +24,14 @@ func anyOf[T ~int64 | ~uint64](pg bool, col string, ids []T) (string, any) {
 	return col + " = ANY(?)", a
 }
 
+// anyText is anyOf for text columns.
+func anyText(pg bool, col string, vals []string) (string, any) {
+	if !pg {
+		return col + " IN ?", vals
+	}
+	return col + " = ANY(?)", textArray(vals)
+}
+
 // int64Array is a bigint[] parameter. Implementing driver.Valuer keeps gorm
 // from spelling it out as a list; pgx encodes the []int64 it returns as an
 // array.
@@ -40,3 +49,21 @@ func (a textArray) Value() (driver.Value, error) { return []string(a), nil }
 
 // String is for logs and errors.
 func (a textArray) String() string { return fmt.Sprint([]string(a)) }
+
+// timeArray is a timestamptz[] parameter; a nil element is NULL.
+type timeArray []*time.Time
+
+func (a timeArray) Value() (driver.Value, error) { return []*time.Time(a), nil }
+
+// String is for logs and errors.
+func (a timeArray) String() string { return fmt.Sprint([]*time.Time(a)) }
+
+// utcPtr is t in UTC, or nil: timestamptz arrays are written in UTC, as
+// gorm writes single values.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

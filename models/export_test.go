@@ -24,3 +24,10 @@ func (s *Store) explain(ctx context.Context, q string, args []any) (string, erro
 	err := s.db.WithContext(ctx).Raw("EXPLAIN "+q, args...).Scan(&lines).Error
 	return strings.Join(lines, "\n"), err
 }
+
+// ExplainUpdateMessages returns PostgreSQL's plan for the statement a
+// message batch's flush runs to write ms' states.
+func (s *Store) ExplainUpdateMessages(ctx context.Context, now time.Time, ms []Message) (string, error) {
+	q, args := updateMessagesQuery(now, ms)
+	return s.explain(ctx, q, args)
+}
