@@ -275,6 +275,9 @@ func (a *App) Dispatcher() *jobs.Dispatcher { return a.disp }
 // Processor exposes the delivery processor (tests call it directly).
 func (a *App) Processor() *jobs.Processor { return a.proc }
 
+// Messenger is the message:send handler (the flows bench warms it up).
+func (a *App) Messenger() *jobs.Messenger { return a.messages }
+
 // Close releases the pools. Run calls it on the way out, after HTTP and
 // the workers have stopped using them.
 func (a *App) Close() {

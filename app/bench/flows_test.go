@@ -13,7 +13,7 @@ import (
 
 // TestRunFlows_TinyBench_EveryMessageOnceAtTheSink runs the whole flows
 // bench, small, against the local PostgreSQL (DATABASE_URL or the default)
-// and a throwaway redis-server.
+// and a throwaway redis-server: 20 warm-up messages, then 50 timed.
 func TestRunFlows_TinyBench_EveryMessageOnceAtTheSink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the app on real PostgreSQL and Redis")
@@ -21,7 +21,8 @@ func TestRunFlows_TinyBench_EveryMessageOnceAtTheSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
-	rep, err := RunFlows(ctx, FlowsConfig{N: 50, DatabaseURL: os.Getenv("DATABASE_URL"), Progress: &progress, Timeout: 60 * time.Second})
+	rep, err := RunFlows(ctx, FlowsConfig{N: 50, Warmup: 20, Batch: 10, DatabaseURL: os.Getenv("DATABASE_URL"), Progress: &progress,
+		Timeout: 60 * time.Second})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, progress.String())
 	}
@@ -29,21 +30,31 @@ func TestRunFlows_TinyBench_EveryMessageOnceAtTheSink(t *testing.T) {
 		t.Fatalf("ledger does not balance: %v\n%s", rep.Ledger.Problems, progress.String())
 	}
 	l := rep.Ledger
-	if l.N != 50 || l.SinkAccepted != 50 || l.SinkDistinct != 50 || l.ByStatus[models.MessageSent] != 50 || l.NoopHandled != 50 {
+	// The warm-up's messages are in the ledger (each exactly once), not
+	// in the timed run.
+	if l.N != 70 || l.SinkAccepted != 70 || l.SinkDistinct != 70 || l.ByStatus[models.MessageSent] != 70 || l.NoopHandled != 50 {
 		t.Errorf("ledger: %+v", l)
+	}
+	if rep.Flows.N != 50 || rep.Flows.Done != 50 {
+		t.Errorf("timed run: %d of %d done, want 50 of 50 (the warm-up's 20 not counted)", rep.Flows.Done, rep.Flows.N)
 	}
 	if !rep.Flows.Finished || rep.Flows.Rate <= 0 || !rep.Noop.Finished || rep.Noop.Rate <= 0 || rep.Ratio <= 0 {
 		t.Errorf("rates: flows %+v, no-op %+v, ratio %.2f", rep.Flows, rep.Noop, rep.Ratio)
 	}
-	if rep.Connections < 1 || rep.Connections > 4 {
-		t.Errorf("%d SMTP connections for 50 messages, want the email channel's persistent ones (1-4)", rep.Connections)
+	if rep.Connections < 1 || rep.Connections > int64(rep.Config.Concurrency) {
+		t.Errorf("%d SMTP connections for 70 messages, want at most the email channel's pool of %d persistent ones",
+			rep.Connections, rep.Config.Concurrency)
 	}
 	var md bytes.Buffer
 	rep.Markdown(&md)
-	for _, want := range []string{"Flows benchmark", "ledger balanced", "thank-you emails per second", "no-op", rep.Machine.CPU, "sent 50 ✓"} {
+	for _, want := range []string{"Flows benchmark", "ledger balanced", "thank-you emails per second", "no-op", rep.Machine.CPU, "sent 70 ✓",
+		"--warmup 20", "**Warm-up:**"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
+	}
+	if !strings.Contains(progress.String(), "warm-up: 20 thank-yous sent") {
+		t.Errorf("no warm-up in the progress:\n%s", progress.String())
 	}
 	if !strings.Contains(progress.String(), "dropped") {
 		t.Errorf("bench database not dropped:\n%s", progress.String())

@@ -279,11 +279,13 @@ func readMessage(br *bufio.Reader) (string, error) {
 	return id, nil
 }
 
-// expect arms reached for n distinct messages.
+// expect arms reached for n distinct messages in all, and restarts the
+// clock of the first one (progress reports the first arrival since).
 func (s *smtpSink) expect(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.target = n
+	s.firstAt = time.Time{}
 	if n == 0 || len(s.seen) >= n {
 		s.lastAt = time.Now()
 		close(s.reached)
