@@ -36,6 +36,9 @@ type options struct {
 	timeout   time.Duration
 	helo      string
 	log       *slog.Logger
+	// noPipelining: one command per round trip even where the relay
+	// announces PIPELINING.
+	noPipelining bool
 }
 
 // Option configures New.
@@ -68,6 +71,11 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // WithHELO sets the name sent in EHLO; default is the machine's hostname.
 // Some relays reject "localhost" or container ids.
 func WithHELO(name string) Option { return func(o *options) { o.helo = name } }
+
+// WithoutPipelining sends one SMTP command per round trip even to a relay
+// that announces PIPELINING, for one that announces it and mishandles it.
+// By default MAIL FROM, RCPT TO and DATA share one round trip there.
+func WithoutPipelining() Option { return func(o *options) { o.noPipelining = true } }
 
 // WithLogger sets where connection events are logged (debug level).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -123,7 +131,8 @@ func New(settings Settings, defaultFrom string, opts ...Option) (*Channel, error
 		log:    o.log,
 	}
 	for i := range o.poolSize {
-		c := &conn{tlsConfig: tlsConfig, implicitTLS: settings.ImplicitTLS, timeout: o.timeout, log: o.log.With("smtp_conn", i)}
+		c := &conn{tlsConfig: tlsConfig, implicitTLS: settings.ImplicitTLS, timeout: o.timeout, noPipelining: o.noPipelining,
+			log: o.log.With("smtp_conn", i)}
 		mc, err := gomail.NewClient(settings.Host, clientOptions(settings, tlsConfig, o, c.dial)...)
 		if err != nil {
 			return nil, fmt.Errorf("email: configure client: %w", err)
@@ -245,12 +254,14 @@ func (ch *Channel) Close() error {
 type conn struct {
 	client *gomail.Client // configuration plus dialer for this slot
 	smtp   *gosmtp.Client // nil until dialed, and after a failure
-	// eightBitMIME: the server behind smtp announced 8BITMIME.
-	eightBitMIME bool
-	tlsConfig    *tls.Config
-	implicitTLS  bool
-	timeout      time.Duration
-	log          *slog.Logger
+	// eightBitMIME and pipelining: the server behind smtp announced
+	// 8BITMIME and PIPELINING.
+	eightBitMIME, pipelining bool
+	noPipelining             bool // WithoutPipelining
+	tlsConfig                *tls.Config
+	implicitTLS              bool
+	timeout                  time.Duration
+	log                      *slog.Logger
 
 	mu      sync.Mutex
 	raw     net.Conn
@@ -354,18 +365,33 @@ func (c *conn) send(ctx context.Context, msg *gomail.Msg, eightBit bool) (string
 			}
 			c.smtp = sc
 			c.eightBitMIME, _ = sc.Extension("8BITMIME")
-			c.log.Debug("smtp connection opened", "8bitmime", c.eightBitMIME)
+			c.pipelining, _ = sc.Extension("PIPELINING")
+			c.pipelining = c.pipelining && !c.noPipelining
+			c.log.Debug("smtp connection opened", "8bitmime", c.eightBitMIME, "pipelining", c.pipelining)
 		}
 		setBodyEncoding(msg, eightBit && c.eightBitMIME)
-		err := c.client.SendWithSMTPClient(c.smtp, msg)
+		var (
+			resp string
+			err  error
+		)
+		if c.pipelining {
+			resp, err = c.sendPipelined(msg)
+		} else {
+			err = c.client.SendWithSMTPClient(c.smtp, msg)
+			resp = msg.ServerResponse()
+		}
 		if err == nil {
-			return msg.ServerResponse(), nil
+			return resp, nil
 		}
 		if ctx.Err() != nil {
 			c.drop(err)
 			return "", &notify.Error{Reason: "smtp send interrupted", Err: fmt.Errorf("%w (%w)", ctx.Err(), err)}
 		}
 		nerr, code := classify(err)
+		if errors.Is(err, errUnknownState) {
+			c.drop(err)
+			return "", nerr
+		}
 		if code == 0 || code == 421 {
 			// No SMTP reply means the socket is broken; 421 means the server
 			// is closing it. A connection idle in the pool is often closed

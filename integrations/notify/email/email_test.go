@@ -126,16 +126,24 @@ func TestSend_PerMessageFromOverridesDefault(t *testing.T) {
 	}
 }
 
+// modes are the two ways a message goes to a relay that announces
+// PIPELINING: the envelope in one round trip (the default), and one command
+// per round trip (go-mail's own exchange, as with relays that do not).
+var modes = map[string][]email.Option{"pipelined": nil, "one command at a time": {email.WithoutPipelining()}}
+
+// replyCase is a relay's reply to one message and how Send must report it.
+type replyCase struct {
+	name          string
+	setup         func(s *notifytest.SMTPSink, to string)
+	wantPermanent bool
+	wantNoSuch    bool
+	wantCode      string
+	wantReason    string
+}
+
 func TestSend_SMTPRepliesAreClassified(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name          string
-		setup         func(s *notifytest.SMTPSink, to string)
-		wantPermanent bool
-		wantNoSuch    bool
-		wantCode      string
-		wantReason    string
-	}{
+	cases := []replyCase{
 		{"DataTempFailure", func(s *notifytest.SMTPSink, _ string) { s.FailNext(1, 451, "4.3.0 try later") }, false, false, "451 4.3.0", "try later"},
 		{"DataRejected", func(s *notifytest.SMTPSink, _ string) { s.FailNext(1, 554, "5.7.1 spam detected") }, true, false, "554 5.7.1", "spam detected"},
 		{"MailboxUnknown", func(s *notifytest.SMTPSink, to string) { s.RejectRecipient(to, 550, "5.1.1 no such user") }, true, true, "550 5.1.1", "no such user"},
@@ -144,34 +152,43 @@ func TestSend_SMTPRepliesAreClassified(t *testing.T) {
 		{"RelayDenied", func(s *notifytest.SMTPSink, to string) { s.RejectRecipient(to, 550, "5.7.1 relaying denied") }, true, false, "550 5.7.1", "relaying denied"},
 		{"MailboxFull", func(s *notifytest.SMTPSink, to string) { s.RejectRecipient(to, 452, "4.2.2 mailbox full") }, false, false, "452 4.2.2", "mailbox full"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			sink := notifytest.StartSMTP(t)
-			ch := newChannel(t, sink)
-			const to = "gone@example.com"
-			tc.setup(sink, to)
-			_, err := send(t, ch, notify.Message{ID: "m", To: to, Subject: "s", Text: "t"})
-			var ne *notify.Error
-			if !errors.As(err, &ne) {
-				t.Fatalf("err = %v, want *notify.Error", err)
-			}
-			if ne.Permanent != tc.wantPermanent || ne.NoSuchAddress != tc.wantNoSuch || ne.Code != tc.wantCode ||
-				!strings.Contains(ne.Reason, tc.wantReason) {
-				t.Errorf("got permanent=%v nosuch=%v code=%q reason=%q; want %v %v %q %q",
-					ne.Permanent, ne.NoSuchAddress, ne.Code, ne.Reason, tc.wantPermanent, tc.wantNoSuch, tc.wantCode, tc.wantReason)
-			}
-			if notify.IsPermanent(err) != tc.wantPermanent || notify.IsNoSuchAddress(err) != tc.wantNoSuch {
-				t.Errorf("helpers disagree with the fields: %v", err)
-			}
-			// The connection survives an SMTP reply and carries the next message.
-			if _, err := send(t, ch, notify.Message{ID: "m2", To: "ok@example.com", Subject: "s", Text: "t"}); err != nil {
-				t.Fatalf("send after %s: %v", tc.name, err)
-			}
-			if sink.Count() != 1 || sink.Connections() != 1 {
-				t.Errorf("count %d over %d connections, want 1 over 1", sink.Count(), sink.Connections())
-			}
-		})
+	for mode, opts := range modes {
+		for _, tc := range cases {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				checkClassified(t, tc, opts)
+			})
+		}
+	}
+}
+
+// checkClassified sends a message the relay refuses as tc says, checks the
+// error, then checks that the connection carries the next message.
+func checkClassified(t *testing.T, tc replyCase, opts []email.Option) {
+	t.Helper()
+	sink := notifytest.StartSMTP(t)
+	ch := newChannel(t, sink, opts...)
+	const to = "gone@example.com"
+	tc.setup(sink, to)
+	_, err := send(t, ch, notify.Message{ID: "m", To: to, Subject: "s", Text: "t"})
+	var ne *notify.Error
+	if !errors.As(err, &ne) {
+		t.Fatalf("err = %v, want *notify.Error", err)
+	}
+	if ne.Permanent != tc.wantPermanent || ne.NoSuchAddress != tc.wantNoSuch || ne.Code != tc.wantCode ||
+		!strings.Contains(ne.Reason, tc.wantReason) {
+		t.Errorf("got permanent=%v nosuch=%v code=%q reason=%q; want %v %v %q %q",
+			ne.Permanent, ne.NoSuchAddress, ne.Code, ne.Reason, tc.wantPermanent, tc.wantNoSuch, tc.wantCode, tc.wantReason)
+	}
+	if notify.IsPermanent(err) != tc.wantPermanent || notify.IsNoSuchAddress(err) != tc.wantNoSuch {
+		t.Errorf("helpers disagree with the fields: %v", err)
+	}
+	// The connection survives an SMTP reply and carries the next message.
+	if _, err := send(t, ch, notify.Message{ID: "m2", To: "ok@example.com", Subject: "s", Text: "t"}); err != nil {
+		t.Fatalf("send after %s: %v", tc.name, err)
+	}
+	if sink.Count() != 1 || sink.Connections() != 1 {
+		t.Errorf("count %d over %d connections, want 1 over 1", sink.Count(), sink.Connections())
 	}
 }
 
@@ -214,8 +231,17 @@ func TestSend_ManyMessages_ReuseThePool(t *testing.T) {
 
 func TestSend_ServerDroppedIdleConnection_RedialsTransparently(t *testing.T) {
 	t.Parallel()
+	for mode, opts := range modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			redials(t, opts)
+		})
+	}
+}
+
+func redials(t *testing.T, opts []email.Option) {
 	sink := notifytest.StartSMTP(t)
-	ch := newChannel(t, sink, email.WithPoolSize(1))
+	ch := newChannel(t, sink, append(opts, email.WithPoolSize(1))...)
 	if _, err := send(t, ch, notify.Message{ID: "a", To: "x@example.com", Subject: "s", Text: "t"}); err != nil {
 		t.Fatal(err)
 	}

@@ -42,12 +42,14 @@ func classify(err error) (*notify.Error, int) {
 	)
 	var se *gomail.SendError
 	var te *textproto.Error
+	var ste *stepError
 	switch {
 	case errors.As(err, &se):
 		code, enhanced = se.ErrorCode(), se.EnhancedStatusCode()
 		atRcpt = se.Reason == gomail.ErrSMTPRcptTo
 	case errors.As(err, &te):
 		code = te.Code
+		atRcpt = errors.As(err, &ste) && ste.step == stepRcpt
 	}
 	if code < 400 || code > 599 {
 		return e, 0
@@ -86,6 +88,10 @@ func classify(err error) (*notify.Error, int) {
 // beforeData reports whether a failed send stopped before any of the
 // message was transmitted, so repeating it cannot deliver twice.
 func beforeData(err error) bool {
+	var ste *stepError
+	if errors.As(err, &ste) {
+		return ste.step != stepMessage
+	}
 	var se *gomail.SendError
 	if !errors.As(err, &se) {
 		return false
