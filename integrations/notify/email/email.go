@@ -131,7 +131,7 @@ func New(settings Settings, defaultFrom string, opts ...Option) (*Channel, error
 		log:    o.log,
 	}
 	for i := range o.poolSize {
-		c := &conn{tlsConfig: tlsConfig, implicitTLS: settings.ImplicitTLS, timeout: o.timeout, noPipelining: o.noPipelining,
+		c := &conn{tlsConfig: tlsConfig, implicitTLS: settings.ImplicitTLS, timeout: o.timeout, noPipelining: o.noPipelining || settings.NoPipelining,
 			log: o.log.With("smtp_conn", i)}
 		mc, err := gomail.NewClient(settings.Host, clientOptions(settings, tlsConfig, o, c.dial)...)
 		if err != nil {

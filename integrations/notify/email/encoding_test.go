@@ -195,18 +195,29 @@ func (relay *plainRelay) serve(c net.Conn) {
 
 // A relay that announces PIPELINING gets MAIL FROM, RCPT TO and DATA in
 // one write (two round trips a message instead of four), and the message
-// arrives whole; with WithoutPipelining each command waits for its reply.
+// arrives whole; with WithoutPipelining or ?pipelining=off in the URL each
+// command waits for its reply.
 func TestSend_PipeliningRelay_GetsTheEnvelopeInOneWrite(t *testing.T) {
 	t.Parallel()
-	for mode, want := range map[string]bool{"pipelined": true, "one command at a time": false} {
-		t.Run(mode, func(t *testing.T) {
+	cases := []struct {
+		name  string
+		query string
+		opts  []email.Option
+		want  bool
+	}{
+		{"pipelined", "", nil, true},
+		{"WithoutPipelining", "", []email.Option{email.WithoutPipelining()}, false},
+		{"pipelining=off", "?pipelining=off", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			relay := &plainRelay{ext: []string{"PIPELINING", "8BITMIME"}}
-			st, err := email.ParseURL("smtp://" + startPlainSMTP(t, relay))
+			st, err := email.ParseURL("smtp://" + startPlainSMTP(t, relay) + tc.query)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ch, err := email.New(st, "orders@shop.test", modes[mode]...)
+			ch, err := email.New(st, "orders@shop.test", tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,8 +231,8 @@ func TestSend_PipeliningRelay_GetsTheEnvelopeInOneWrite(t *testing.T) {
 				if rec.ProviderID != "PLAIN1" {
 					t.Errorf("provider id %q, want the relay's queue id", rec.ProviderID)
 				}
-				if got := <-relay.pipelined; got != want {
-					t.Errorf("message %d: RCPT TO and DATA arrived with MAIL FROM: %v, want %v", i, got, want)
+				if got := <-relay.pipelined; got != tc.want {
+					t.Errorf("message %d: RCPT TO and DATA arrived with MAIL FROM: %v, want %v", i, got, tc.want)
 				}
 				if raw := <-relay.data; !strings.Contains(raw, "Message-ID: <pipe-") || !strings.Contains(raw, "<p>Zoë</p>") {
 					t.Errorf("message %d arrived as:\n%s", i, raw)

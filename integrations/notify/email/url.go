@@ -41,6 +41,9 @@ type Settings struct {
 	ImplicitTLS bool      // smtps://: TLS from the first byte (port 465)
 	TLS         TLSPolicy // smtp:// only
 	Auth        Auth      // empty when Username is empty
+	// NoPipelining (?pipelining=off) sends one command per round trip even
+	// where the relay announces PIPELINING (see WithoutPipelining).
+	NoPipelining bool
 }
 
 // String prints the settings as a URL with the password redacted, so the
@@ -60,18 +63,23 @@ func (s Settings) String() string {
 	if s.Auth != "" && s.Auth != AuthPlain {
 		q.Set("auth", string(s.Auth))
 	}
+	if s.NoPipelining {
+		q.Set("pipelining", "off")
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 // ParseURL parses an SMTP relay URL:
 //
-//	smtp://user:pass@host[:587][?tls=opportunistic|mandatory|none][&auth=plain|login|cram-md5]
-//	smtps://user:pass@host[:465][?auth=...]
+//	smtp://user:pass@host[:587][?tls=opportunistic|mandatory|none][&auth=plain|login|cram-md5][&pipelining=on|off]
+//	smtps://user:pass@host[:465][?auth=...][&pipelining=...]
 //
 // smtp:// upgrades with STARTTLS when the server offers it (tls=opportunistic,
 // the default); tls=mandatory refuses plain connections; tls=none never
-// upgrades, for local test servers. smtps:// is implicit TLS. User and
+// upgrades, for local test servers. smtps:// is implicit TLS.
+// pipelining=off is for a relay that announces PIPELINING and mishandles it.
+// User and
 // password are URL-encoded (a password with "@" or "/" must be escaped).
 // The error names what is wrong, without echoing the password.
 func ParseURL(s string) (Settings, error) {
@@ -134,8 +142,17 @@ func ParseURL(s string) (Settings, error) {
 			default:
 				return Settings{}, fmt.Errorf("smtp url: auth must be plain, login or cram-md5, got %q", v)
 			}
+		case "pipelining":
+			switch v {
+			case "on":
+				st.NoPipelining = false
+			case "off":
+				st.NoPipelining = true
+			default:
+				return Settings{}, fmt.Errorf("smtp url: pipelining must be on or off, got %q", v)
+			}
 		default:
-			return Settings{}, fmt.Errorf("smtp url: unknown parameter %q (known: tls, auth)", key)
+			return Settings{}, fmt.Errorf("smtp url: unknown parameter %q (known: tls, auth, pipelining)", key)
 		}
 	}
 	return st, nil

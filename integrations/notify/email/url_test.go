@@ -16,6 +16,9 @@ func TestParseURL(t *testing.T) {
 		{"smtp://127.0.0.1:2525?tls=none", Settings{Host: "127.0.0.1", Port: 2525, TLS: TLSNone}},
 		{"smtp://apikey:k@relay.test:25/?tls=mandatory&auth=login", Settings{Host: "relay.test", Port: 25, Username: "apikey", Password: "k", TLS: TLSMandatory, Auth: AuthLogin}},
 		{" smtp://[::1]:2525?tls=NONE ", Settings{Host: "::1", Port: 2525, TLS: TLSNone}},
+		{"smtps://u:p@relay.test?pipelining=off", Settings{Host: "relay.test", Port: 465, Username: "u", Password: "p", ImplicitTLS: true,
+			Auth: AuthPlain, NoPipelining: true}},
+		{"smtp://relay.test?pipelining=On", Settings{Host: "relay.test", Port: 587, TLS: TLSOpportunistic}},
 	}
 	for _, tc := range good {
 		got, err := ParseURL(tc.in)
@@ -37,6 +40,7 @@ func TestParseURL(t *testing.T) {
 		"smtp://u:p@h?auth=xoauth":        "auth",
 		"smtp://h?auth=plain":             "user",
 		"smtp://h?pool=3":                 "unknown parameter",
+		"smtp://h?pipelining=maybe":       "pipelining must be on or off",
 		"smtp://u:p@h:bad-port-secretpwd": "URL",
 	}
 	for in, want := range bad {
