@@ -31,3 +31,9 @@ func (s *Store) ExplainUpdateMessages(ctx context.Context, now time.Time, ms []M
 	q, args := updateMessagesQuery(now, ms)
 	return s.explain(ctx, q, args)
 }
+
+// ExplainMarketingSendTimes returns PostgreSQL's plan for the frequency
+// cap's read of a recipient's recent marketing sends.
+func (s *Store) ExplainMarketingSendTimes(ctx context.Context, shopID uint64, recipient string, since time.Time) (string, error) {
+	return s.explain(ctx, marketingSendTimesQuery, marketingSendTimesArgs(shopID, recipient, since, 0))
+}

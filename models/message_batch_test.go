@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,87 @@ func TestMessageBatch_UpdateGoesByPrimaryKeyOnASmallTable(t *testing.T) {
 	}
 	if !strings.Contains(plan, "messages_pkey") || strings.Contains(plan, "Seq Scan on messages") {
 		t.Errorf("updating 50 of %d messages does not go by primary key:\n%s", len(ms), plan)
+	}
+}
+
+// The frequency cap's read: a recipient's marketing messages sent or being
+// sent since a time, nothing transactional, nobody else's, not the message
+// being decided; on PostgreSQL from the recipient's index, not by reading
+// every message of the shop.
+func TestMarketingSendTimes_TheRecipientsRecentMarketingSendsByIndex(t *testing.T) {
+	t.Parallel()
+	for name, open := range dialects(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := open(t)
+			shop := installShop(t, s, "cap-read.myshopify.com", models.Token{AccessToken: "x"})
+			now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+			since := now.Add(-24 * time.Hour)
+			const ana = "ana@example.com"
+			at := func(h int) *time.Time { v := now.Add(time.Duration(h) * time.Hour); return &v }
+			rows := []struct {
+				recipient, status string
+				marketing         bool
+				sent, sending     *time.Time
+				want              bool
+			}{
+				{ana, models.MessageSent, true, at(-2), at(-2), true},
+				{ana, models.MessageSending, true, nil, at(-1), true},
+				{ana, models.MessageSent, true, at(-30), at(-30), false},  // before the window
+				{ana, models.MessageSent, false, at(-3), at(-3), false},   // transactional
+				{ana, models.MessageQueued, true, nil, nil, false},        // not sent
+				{ana, models.MessageSuppressed, true, nil, at(-4), false}, // decided not to send
+				{"ben@example.com", models.MessageSent, true, at(-2), at(-2), false},
+			}
+			var want []time.Time
+			var self uint64
+			for i, r := range rows {
+				m := models.Message{ShopID: shop.ID, OrderPlatformID: int64(700 + i), Flow: "review_request", Step: "ask", Channel: "email",
+					Recipient: r.recipient, Marketing: r.marketing, Status: r.status, DueAt: now, FirstDueAt: now, SentAt: r.sent, SendingAt: r.sending}
+				must(t, s.DB().Create(&m).Error)
+				if r.want {
+					want = append(want, *r.sending)
+				}
+				if i == 1 {
+					self = m.ID
+				}
+			}
+			var got []time.Time
+			err := s.InTxAt(ctx, now, func(tx *models.Tx) error {
+				var err error
+				got, err = tx.MarketingSendTimes(shop.ID, ana, since, 0)
+				return err
+			})
+			must(t, err)
+			slices.SortFunc(got, time.Time.Compare)
+			if !slices.EqualFunc(got, want, time.Time.Equal) {
+				t.Errorf("send times %v, want %v", got, want)
+			}
+			// The message being decided does not count against itself.
+			must(t, s.InTxAt(ctx, now, func(tx *models.Tx) error {
+				var err error
+				got, err = tx.MarketingSendTimes(shop.ID, ana, since, self)
+				return err
+			}))
+			if len(got) != 1 || !got[0].Equal(want[0]) {
+				t.Errorf("excluding message %d: %v, want only %v", self, got, want[0])
+			}
+
+			if name != "postgres" {
+				return
+			}
+			// A shop with many messages: the read must go by the recipient.
+			must(t, s.DB().Exec(`INSERT INTO messages (shop_id, order_platform_id, flow, step, subject, channel, recipient, marketing,
+  status, due_at, first_due_at, sent_at, created_at, updated_at)
+SELECT ?, 10000 + g, 'review_request', 'ask', '', 'email', 'shopper' || g || '@example.com', g % 3 = 0, 'sent', ?, ?, ?, ?, ?
+FROM generate_series(1, 20000) g`, shop.ID, now, now, now, now, now).Error)
+			must(t, s.DB().Exec("ANALYZE messages").Error)
+			plan, err := s.ExplainMarketingSendTimes(ctx, shop.ID, ana, since)
+			must(t, err)
+			if !strings.Contains(plan, "ix_messages_marketing") {
+				t.Errorf("the cap's read of one recipient among 20,000 messages does not use ix_messages_marketing:\n%s", plan)
+			}
+		})
 	}
 }

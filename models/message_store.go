@@ -380,13 +380,23 @@ func (tx *Tx) LockRecipient(shopID uint64, recipient string) error {
 	return nil
 }
 
+// marketingSendTimesQuery reads a recipient's recent marketing sends from
+// ix_messages_marketing (shop_id, recipient) WHERE marketing: a handful of
+// rows, where any other index holds every message of the shop. "marketing"
+// is written as is, not as a parameter, so that every plan (generic ones
+// included) can prove the index's predicate.
+const marketingSendTimesQuery = `SELECT sent_at, sending_at FROM messages
+WHERE shop_id = ? AND recipient = ? AND marketing AND id <> ? AND status IN (?, ?) AND COALESCE(sent_at, sending_at) >= ?`
+
+func marketingSendTimesArgs(shopID uint64, recipient string, since time.Time, exceptID uint64) []any {
+	return []any{shopID, recipient, exceptID, MessageSent, MessageSending, since.UTC()}
+}
+
 // MarketingSendTimes lists when a recipient's non-transactional messages
 // went out (or started to) since a time, for the frequency cap.
 func (tx *Tx) MarketingSendTimes(shopID uint64, recipient string, since time.Time, exceptID uint64) ([]time.Time, error) {
 	var ms []Message
-	err := tx.db.Select("sent_at", "sending_at").
-		Where("shop_id = ? AND recipient = ? AND marketing = ? AND id <> ? AND status IN ? AND COALESCE(sent_at, sending_at) >= ?",
-			shopID, recipient, true, exceptID, []string{MessageSent, MessageSending}, since).Find(&ms).Error
+	err := tx.db.Raw(marketingSendTimesQuery, marketingSendTimesArgs(shopID, recipient, since, exceptID)...).Scan(&ms).Error
 	if err != nil {
 		return nil, fmt.Errorf("recent marketing messages: %w", err)
 	}

@@ -305,6 +305,20 @@ func migrations() []*gormigrate.Migration {
 				)
 			},
 		},
+		{
+			// The frequency cap reads a recipient's recent marketing sends
+			// (MarketingSendTimes). Without this it had only shop_id to go
+			// by and read every message of the shop for each review, NPS
+			// or loyalty message. Transactional messages are outside the
+			// predicate, so their writes do not touch it.
+			ID: "202611240018_message_marketing_index",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx, "CREATE INDEX IF NOT EXISTS ix_messages_marketing ON messages (shop_id, recipient) WHERE marketing")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return execAll(tx, "DROP INDEX IF EXISTS ix_messages_marketing")
+			},
+		},
 	}
 }
 
